@@ -1,0 +1,21 @@
+//! Wire and infrastructure code every service shares: the protobuf contract,
+//! NATS subjects behind a configurable prefix, the NATS request helper, typed
+//! settings from the environment, JWT verification, the AES-256-GCM envelope,
+//! telemetry and the shutdown signal. It holds no business logic.
+
+pub mod auth;
+pub mod config;
+pub mod crypto;
+#[cfg(feature = "db")]
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod nats;
+#[cfg(feature = "ops")]
+pub mod ops;
+pub mod proto;
+#[cfg(feature = "redis")]
+pub mod redis;
+pub mod shutdown;
+pub mod subjects;
+pub mod telemetry;

@@ -1,0 +1,85 @@
+//! NATS connection and the request helper every caller uses: protobuf in and
+//! out, and no-responders or a timeout turned into an `unavailable` error
+//! instead of a hang.
+use std::time::Duration;
+
+use async_nats::{Client, ConnectOptions, RequestErrorKind};
+use bytes::Bytes;
+use prost::Message;
+
+use crate::config::NatsSettings;
+
+/// Why a request over NATS did not produce a decoded reply.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// Nobody answered in time, or nobody listens: retry later.
+    #[error("service unavailable: {0}")]
+    Unavailable(&'static str),
+    /// The reply could not be decoded.
+    #[error("malformed reply")]
+    Decode(#[from] prost::DecodeError),
+}
+
+/// Connects to NATS with the deployment's options. Retries in the background
+/// when the server is down at start, so the service starts and reports not-ready.
+pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<Client> {
+    let mut options = ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(3))
+        .request_timeout(Some(settings.request_timeout))
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::Connected => tracing::info!("nats connected"),
+                async_nats::Event::Disconnected => tracing::warn!("nats disconnected"),
+                async_nats::Event::SlowConsumer(sid) => {
+                    tracing::warn!(sid, "nats slow consumer: messages dropped");
+                }
+                other => tracing::info!(event = %other, "nats event"),
+            }
+        });
+    if let Some(path) = &settings.creds_file {
+        options = options.credentials_file(path).await?;
+    }
+    if settings.require_tls {
+        options = options.require_tls(true);
+    }
+    Ok(options.connect(settings.url.as_str()).await?)
+}
+
+/// Returns whether the client is currently connected.
+pub fn is_connected(client: &Client) -> bool {
+    matches!(client.connection_state(), async_nats::connection::State::Connected)
+}
+
+/// Sends a protobuf request and decodes the protobuf reply.
+pub async fn request<Req: Message, Rep: Message + Default>(
+    client: &Client,
+    subject: String,
+    req: &Req,
+) -> Result<Rep, RpcError> {
+    let payload = Bytes::from(req.encode_to_vec());
+    let reply = client.request(subject, payload).await.map_err(|e| match e.kind() {
+        RequestErrorKind::NoResponders => RpcError::Unavailable("no responders"),
+        RequestErrorKind::TimedOut => RpcError::Unavailable("timed out"),
+        _ => RpcError::Unavailable("request failed"),
+    })?;
+    Ok(Rep::decode(reply.payload)?)
+}
+
+/// Publishes a protobuf message; failures are logged, not returned (fire and forget).
+pub async fn publish<M: Message>(client: &Client, subject: String, msg: &M) {
+    if let Err(e) = client.publish(subject, Bytes::from(msg.encode_to_vec())).await {
+        tracing::warn!(error.cause_chain = ?e, "failed to publish");
+    }
+}
+
+/// Replies to a request message, if it carries a reply subject.
+pub async fn respond<M: Message>(client: &Client, request: &async_nats::Message, msg: &M) {
+    if let Some(reply) = &request.reply
+        && let Err(e) = client.publish(reply.clone(), Bytes::from(msg.encode_to_vec())).await
+    {
+        tracing::warn!(error.cause_chain = ?e, "failed to reply");
+    }
+}

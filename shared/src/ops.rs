@@ -1,0 +1,66 @@
+//! Operations endpoints every service serves on `HTTP_ADDR`: `/healthz`
+//! (alive), `/readyz` (dependencies reachable: 503 otherwise) and `/metrics`
+//! (Prometheus text format).
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{Arc, OnceLock},
+};
+
+use actix_web::{HttpResponse, web};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// A readiness check: resolves to the list of dependencies that are down (empty when ready).
+pub type Readiness =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Vec<&'static str>> + Send>> + Send + Sync>;
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder (once) and returns its handle.
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| {
+            let buckets =
+                [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+            PrometheusBuilder::new()
+                .set_buckets(&buckets)
+                .ok()?
+                .install_recorder()
+                .map_err(
+                    |e| tracing::warn!(error.cause_chain = ?e, "metrics recorder not installed"),
+                )
+                .ok()
+        })
+        .clone()
+}
+
+/// Registers `/healthz`, `/readyz` and `/metrics` on an actix app.
+pub fn configure(cfg: &mut web::ServiceConfig, readiness: Readiness) {
+    let metrics = metrics_handle();
+    cfg.app_data(web::Data::new(readiness))
+        .app_data(web::Data::new(metrics))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(render_metrics));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+    let down = (readiness.get_ref())().await;
+    if down.is_empty() {
+        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "not ready", "unavailable": down}))
+    }
+}
+
+async fn render_metrics(handle: web::Data<Option<PrometheusHandle>>) -> HttpResponse {
+    match handle.get_ref() {
+        Some(h) => HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(h.render()),
+        None => HttpResponse::ServiceUnavailable().finish(),
+    }
+}
