@@ -1,0 +1,56 @@
+//! Settings of chat-persistence, from the environment.
+use std::time::Duration;
+
+use secrecy::SecretString;
+use shared::config::{self, CommonSettings, ConfigError};
+use shared::crypto::KeyRing;
+use sqlx::postgres::PgConnectOptions;
+
+/// Everything chat-persistence reads from its environment.
+pub struct Settings {
+    /// Listen address, NATS and shutdown settings.
+    pub common: CommonSettings,
+    /// `DATABASE_URL`, parsed.
+    pub database: PgConnectOptions,
+    /// `DATABASE_MAX_CONNECTIONS`.
+    pub database_max_connections: u32,
+    /// `REDIS_URL`.
+    pub redis_url: String,
+    /// `REDIS_KEY_PREFIX`: every key this service writes starts with it.
+    pub redis_prefix: String,
+    /// `ENCRYPTION_KEY` and `ENCRYPTION_OLD_KEYS`.
+    pub keys: KeyRing,
+    /// `CHAT_BATCH_MAX`: the most sends committed in one statement.
+    pub batch_max: usize,
+    /// `CHAT_BATCH_WAIT_MS`: how long a batch waits for company once the committer is idle.
+    pub batch_wait: Duration,
+}
+
+impl Settings {
+    /// Loads and validates the settings; errors name the variable.
+    pub fn load() -> Result<Self, ConfigError> {
+        let common = CommonSettings::load("0.0.0.0:9101")?;
+        let url = SecretString::from(config::or(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/chat",
+        ));
+        let keys = KeyRing::from_base64(
+            &config::secret("ENCRYPTION_KEY")?,
+            config::var("ENCRYPTION_OLD_KEYS").map(SecretString::from).as_ref(),
+        )?;
+        Ok(Self {
+            common,
+            database: shared::db::parse_url(&url)?,
+            database_max_connections: u32::try_from(config::positive(
+                "DATABASE_MAX_CONNECTIONS",
+                10,
+            )?)
+            .unwrap_or(u32::MAX),
+            redis_url: config::or("REDIS_URL", "redis://127.0.0.1:6379"),
+            redis_prefix: config::or("REDIS_KEY_PREFIX", ""),
+            keys,
+            batch_max: usize::try_from(config::positive("CHAT_BATCH_MAX", 256)?).unwrap_or(256),
+            batch_wait: Duration::from_millis(config::parse("CHAT_BATCH_WAIT_MS", 1)?),
+        })
+    }
+}

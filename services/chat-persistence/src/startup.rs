@@ -1,0 +1,275 @@
+//! Wiring: connections, migrations, subscriptions, the ops HTTP server, and
+//! the graceful stop (stop taking work, finish what is held, drain NATS).
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use actix_web::{App, HttpServer, dev::Server, web};
+use anyhow::Context;
+use futures_util::StreamExt;
+use prost::Message;
+use shared::subjects::{self, Subjects, queue};
+use tokio::{
+    sync::{Semaphore, mpsc, watch},
+    task::JoinHandle,
+};
+
+use crate::{
+    config::Settings,
+    delivery::Delivery,
+    handlers::{Ctx, queries, send},
+    pending::PendingQueue,
+};
+
+/// Concurrent request handlers per subject.
+const HANDLER_CONCURRENCY: u32 = 256;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/chat_persistence");
+
+/// The running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    ctx: Ctx,
+    stop_tx: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+    committer: JoinHandle<()>,
+    grace: Duration,
+}
+
+impl Application {
+    /// Connects, starts migrations, subscribes and binds the ops listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let nats = shared::nats::connect(&settings.common.nats, "chat-persistence").await?;
+        let subjects = Subjects::new(&settings.common.nats.subject_prefix);
+        let pool =
+            shared::db::lazy_pool(&settings.database, "chat", settings.database_max_connections);
+        let redis = shared::redis::connect(&settings.redis_url).await?;
+
+        let migrated = Arc::new(AtomicBool::new(false));
+        {
+            let (options, pool, migrated) =
+                (settings.database.clone(), pool.clone(), migrated.clone());
+            tokio::spawn(async move {
+                shared::db::prepare(&options, &pool, "chat", &MIGRATOR).await;
+                migrated.store(true, Ordering::Release);
+            });
+        }
+
+        let pending =
+            Arc::new(PendingQueue::new(redis.clone(), pool.clone(), &settings.redis_prefix));
+        let delivery =
+            Delivery::start(nats.clone(), subjects.clone(), pool.clone(), pending.clone()).await?;
+        let ctx = Ctx { pool, nats, subjects, keys: Arc::new(settings.keys), pending, delivery };
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (send_tx, send_rx) = mpsc::channel(settings.batch_max * 4);
+        let committer = tokio::spawn(send::run_committer(ctx.clone(), send_rx, settings.batch_max));
+        let mut workers = vec![serve_sends(&ctx, send_tx, stop_rx.clone()).await?];
+        workers.push(rpc(&ctx, subjects::CHAT_HISTORY, &stop_rx, queries::history).await?);
+        workers.push(rpc(&ctx, subjects::CHAT_SYNC, &stop_rx, queries::sync).await?);
+        workers.push(rpc(&ctx, subjects::CHAT_PENDING, &stop_rx, queries::pending).await?);
+        workers
+            .push(rpc(&ctx, subjects::CHAT_PENDING_COUNT, &stop_rx, queries::pending_count).await?);
+        workers.push(rpc(&ctx, subjects::CHAT_READ, &stop_rx, queries::read).await?);
+        workers
+            .push(rpc(&ctx, subjects::CHAT_CONVERSATIONS, &stop_rx, queries::conversations).await?);
+        workers.push(rpc(&ctx, subjects::CHAT_CONTACTS, &stop_rx, queries::contacts).await?);
+        workers.push(serve_delivered(&ctx, stop_rx.clone()).await?);
+        {
+            let pending = ctx.pending.clone();
+            let mut stop = stop_rx.clone();
+            workers.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        _ = tick.tick() => pending.repair().await,
+                    }
+                }
+            }));
+        }
+
+        let readiness: shared::ops::Readiness = {
+            let (pool, redis, nats) = (ctx.pool.clone(), redis, ctx.nats.clone());
+            Arc::new(move || {
+                let (pool, redis, nats, migrated) =
+                    (pool.clone(), redis.clone(), nats.clone(), migrated.clone());
+                Box::pin(async move {
+                    let mut down = Vec::new();
+                    if !shared::nats::is_connected(&nats) {
+                        down.push("nats");
+                    }
+                    if !migrated.load(Ordering::Acquire) || !shared::db::ping(&pool).await {
+                        down.push("postgresql");
+                    }
+                    if !shared::redis::ping(&redis).await {
+                        down.push("redis");
+                    }
+                    down
+                })
+            })
+        };
+        let listener = std::net::TcpListener::bind(settings.common.http_addr)
+            .with_context(|| format!("failed to bind HTTP_ADDR {}", settings.common.http_addr))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new().configure(|cfg: &mut web::ServiceConfig| {
+                shared::ops::configure(cfg, readiness.clone())
+            })
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        tracing::info!(port, "chat-persistence listening");
+        Ok(Self {
+            port,
+            server,
+            ctx,
+            stop_tx,
+            workers,
+            committer,
+            grace: settings.common.shutdown_grace,
+        })
+    }
+
+    /// The bound ops port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, then stops taking work, commits what
+    /// it holds, and drains NATS within the grace period.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            finished = &mut server => return Ok(finished??),
+            () = shutdown => tracing::info!("shutting down: no new work, finishing what is held"),
+        }
+        let _ = self.stop_tx.send(true);
+        let finish = async {
+            for w in self.workers {
+                let _ = w.await;
+            }
+            let _ = self.committer.await;
+            // Let the router offer what was just committed before the connection drains.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        if tokio::time::timeout(self.grace, finish).await.is_err() {
+            tracing::warn!("grace period over; stopping with work in flight");
+        }
+        if let Err(e) = self.ctx.nats.drain().await {
+            tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
+        }
+        handle.stop(true).await;
+        let _ = server.await;
+        Ok(())
+    }
+}
+
+async fn serve_sends(
+    ctx: &Ctx,
+    tx: mpsc::Sender<send::QueuedSend>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let mut sub =
+        ctx.nats.queue_subscribe(ctx.subjects.get(subjects::CHAT_SEND), queue::CHAT.into()).await?;
+    let ctx = ctx.clone();
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                next = sub.next() => {
+                    let Some(msg) = next else { break };
+                    metrics::counter!("chat_sends_received_total").increment(1);
+                    match send::prepare(&ctx, msg) {
+                        Ok(queued) => {
+                            if tx.send(queued).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err((Some(reply), e)) => {
+                            let rep = shared::proto::chat::v1::SendReply {
+                                result: Some(shared::proto::chat::v1::send_reply::Result::Error(e)),
+                                duplicate: false,
+                            };
+                            let _ = ctx.nats.publish(reply, rep.encode_to_vec().into()).await;
+                        }
+                        Err((None, _)) => {}
+                    }
+                }
+            }
+        }
+        let _ = sub.unsubscribe().await;
+        // Sends already received are still in the channel: dropping `tx` lets
+        // the committer finish them and stop.
+    }))
+}
+
+async fn serve_delivered(
+    ctx: &Ctx,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let mut sub = ctx
+        .nats
+        .queue_subscribe(ctx.subjects.get(subjects::CHAT_DELIVERED), queue::CHAT.into())
+        .await?;
+    let ctx = ctx.clone();
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                next = sub.next() => match next {
+                    Some(msg) => queries::delivered(&ctx, msg.payload).await,
+                    None => break,
+                },
+            }
+        }
+        let _ = sub.unsubscribe().await;
+    }))
+}
+
+async fn rpc<Req, Rep, F, Fut>(
+    ctx: &Ctx,
+    subject: &str,
+    stop: &watch::Receiver<bool>,
+    handler: F,
+) -> anyhow::Result<JoinHandle<()>>
+where
+    Req: Message + Default + Send + 'static,
+    Rep: Message + Send + 'static,
+    F: Fn(Ctx, Req) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Rep> + Send,
+{
+    let mut sub = ctx.nats.queue_subscribe(ctx.subjects.get(subject), queue::CHAT.into()).await?;
+    let (ctx, mut stop) = (ctx.clone(), stop.clone());
+    let permits = Arc::new(Semaphore::new(HANDLER_CONCURRENCY as usize));
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                next = sub.next() => {
+                    let Some(msg) = next else { break };
+                    let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        // A malformed request decodes as empty and gets the handler's field error.
+                        let req = Req::decode(msg.payload.clone()).unwrap_or_default();
+                        let rep = handler(ctx.clone(), req).await;
+                        shared::nats::respond(&ctx.nats, &msg, &rep).await;
+                    });
+                }
+            }
+        }
+        let _ = sub.unsubscribe().await;
+        let _ = permits.acquire_many(HANDLER_CONCURRENCY).await;
+    }))
+}

@@ -1,0 +1,48 @@
+//! Who the caller is: the `AuthUser` extractor for REST (`Authorization:
+//! Bearer`), and the WebSocket token lookup (header, or `token` query
+//! parameter for browsers).
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use uuid::Uuid;
+
+use crate::{error::ApiError, state::AppState};
+
+/// The authenticated user of a REST request.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser(pub Uuid);
+
+/// Returns the bearer token of the `Authorization` header.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+}
+
+/// Returns the token of a WebSocket handshake: the header first, else `?token=`.
+pub fn ws_token(req: &HttpRequest) -> Option<String> {
+    if let Some(t) = bearer(req) {
+        return Some(t.to_owned());
+    }
+    web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.get("token").cloned())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return ready(Err(ApiError::Unexpected(anyhow::anyhow!("state missing"))));
+        };
+        ready(
+            bearer(req)
+                .ok_or(ApiError::Unauthorized)
+                .and_then(|t| state.verifier.verify(t).map_err(|_| ApiError::Unauthorized))
+                .map(AuthUser),
+        )
+    }
+}

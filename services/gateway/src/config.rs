@@ -1,0 +1,73 @@
+//! Settings of the gateway, from the environment.
+use std::time::Duration;
+
+use shared::auth::JwtVerifier;
+use shared::config::{self, CommonSettings, ConfigError};
+
+/// Everything the gateway reads from its environment.
+pub struct Settings {
+    /// Listen address, NATS and shutdown settings.
+    pub common: CommonSettings,
+    /// Verifies tokens (`JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`).
+    pub verifier: JwtVerifier,
+    /// Origins allowed to open WebSockets (`ALLOWED_ORIGINS`; empty allows any).
+    pub allowed_origins: Vec<String>,
+    /// This instance's id in presence reports (`GATEWAY_ID`; random by default).
+    pub gateway_id: String,
+    /// Largest accepted text frame in bytes (`WS_MAX_FRAME_BYTES`).
+    pub max_frame_bytes: usize,
+    /// Connections silent for longer are closed (`WS_IDLE_TIMEOUT_SECS`).
+    pub idle_timeout: Duration,
+    /// Interval of protocol pings (`WS_PING_INTERVAL_SECS`).
+    pub ping_interval: Duration,
+    /// Sustained frames per second per user (`WS_RATE_PER_SEC`).
+    pub rate_per_sec: u32,
+    /// Burst of frames per user (`WS_RATE_BURST`).
+    pub rate_burst: u32,
+    /// Most connections one user may hold on this instance (`WS_MAX_CONNECTIONS_PER_USER`).
+    pub max_connections_per_user: usize,
+    /// Outbound queue length per connection (`WS_OUTBOUND_QUEUE`).
+    pub outbound_queue: usize,
+    /// Interval of the heartbeat to presence (`PRESENCE_HEARTBEAT_SECS`).
+    pub presence_heartbeat: Duration,
+}
+
+fn small(name: &'static str, default: u64) -> Result<u32, ConfigError> {
+    u32::try_from(config::positive(name, default)?)
+        .map_err(|_| ConfigError::Invalid { var: name, reason: "too large".into() })
+}
+
+impl Settings {
+    /// Loads and validates the settings; errors name the variable.
+    pub fn load() -> Result<Self, ConfigError> {
+        let common = CommonSettings::load("0.0.0.0:3000")?;
+        let verifier = JwtVerifier::new(
+            &config::secret("JWT_SECRET")?,
+            config::var("JWT_ISSUER").as_deref(),
+            config::var("JWT_AUDIENCE").as_deref(),
+        )?;
+        let allowed_origins = config::or("ALLOWED_ORIGINS", "")
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        Ok(Self {
+            common,
+            verifier,
+            allowed_origins,
+            gateway_id: config::var("GATEWAY_ID")
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+            max_frame_bytes: small("WS_MAX_FRAME_BYTES", 64 * 1024)? as usize,
+            idle_timeout: Duration::from_secs(config::positive("WS_IDLE_TIMEOUT_SECS", 60)?),
+            ping_interval: Duration::from_secs(config::positive("WS_PING_INTERVAL_SECS", 20)?),
+            rate_per_sec: small("WS_RATE_PER_SEC", 20)?,
+            rate_burst: small("WS_RATE_BURST", 40)?,
+            max_connections_per_user: small("WS_MAX_CONNECTIONS_PER_USER", 8)? as usize,
+            outbound_queue: small("WS_OUTBOUND_QUEUE", 256)?.max(8) as usize,
+            presence_heartbeat: Duration::from_secs(config::positive(
+                "PRESENCE_HEARTBEAT_SECS",
+                5,
+            )?),
+        })
+    }
+}

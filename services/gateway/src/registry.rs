@@ -1,0 +1,211 @@
+//! The connections this gateway holds, by user, and the per-user delivery
+//! subscriptions. A user's subject is subscribed while the user has at least
+//! one connection here, so a message costs one NATS delivery per gateway that
+//! holds its receiver, never a broadcast to every gateway.
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+};
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use dashmap::DashMap;
+use tokio::sync::{Mutex, Notify, mpsc};
+use uuid::Uuid;
+
+/// What kind of outbound frame this is (typing is dropped first under pressure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A typing indicator: ephemeral, dropped first when a queue fills.
+    Typing,
+    /// Any other event.
+    Event,
+}
+
+/// One outbound frame, serialized once and shared by every connection it goes to.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    /// The JSON text.
+    pub frame: ByteString,
+    /// The message id, for per-connection de-duplication.
+    pub message_id: Option<u128>,
+    /// Its kind.
+    pub kind: Kind,
+}
+
+impl Outbound {
+    /// Wraps a serialized JSON frame.
+    pub fn new(json: Vec<u8>, message_id: Option<u128>, kind: Kind) -> Self {
+        // serde_json always writes valid UTF-8.
+        let frame = ByteString::try_from(Bytes::from(json)).unwrap_or_default();
+        Self { frame, message_id, kind }
+    }
+}
+
+/// The registry's handle on one connection.
+#[derive(Clone)]
+pub struct ConnHandle {
+    /// Connection id (unique in this process).
+    pub id: u64,
+    tx: mpsc::Sender<Outbound>,
+    overflow: Arc<Overflow>,
+}
+
+/// Set when a connection's queue overflowed: the connection closes (1013).
+#[derive(Default)]
+pub struct Overflow {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Overflow {
+    /// Completes once the queue has overflowed.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.flag.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn trip(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+}
+
+#[derive(Default)]
+struct UserSlot {
+    conns: Vec<ConnHandle>,
+    /// The delivery subscription task, created by the first connection.
+    subscription: Arc<Mutex<Option<tokio::task::AbortHandle>>>,
+}
+
+/// Every connection this gateway holds.
+pub struct Registry {
+    users: DashMap<Uuid, UserSlot>,
+    connections: AtomicUsize,
+    next_id: AtomicU64,
+    queue: usize,
+}
+
+/// What a new connection receives from the registry.
+pub struct Registration {
+    /// The registry's handle.
+    pub handle: ConnHandle,
+    /// The connection's outbound queue.
+    pub rx: mpsc::Receiver<Outbound>,
+    /// Tripped when the queue overflows.
+    pub overflow: Arc<Overflow>,
+    /// Guards the user's delivery subscription (held while it is being created).
+    pub subscription: Arc<Mutex<Option<tokio::task::AbortHandle>>>,
+    /// Whether this is the user's first connection on this gateway.
+    pub first: bool,
+}
+
+impl Registry {
+    /// Creates an empty registry with the given per-connection queue length.
+    pub fn new(queue: usize) -> Self {
+        Self {
+            users: DashMap::new(),
+            connections: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            queue,
+        }
+    }
+
+    /// How many connections are open here.
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// How many users have a connection here.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// How many connections a user has here.
+    pub fn connections_of(&self, user: Uuid) -> usize {
+        self.users.get(&user).map_or(0, |s| s.conns.len())
+    }
+
+    /// The connection count of every user here (for presence heartbeats).
+    pub fn snapshot(&self) -> Vec<(Uuid, usize)> {
+        self.users.iter().map(|e| (*e.key(), e.conns.len())).collect()
+    }
+
+    /// Adds a connection of `user`.
+    pub fn register(&self, user: Uuid) -> Registration {
+        let (tx, rx) = mpsc::channel(self.queue);
+        let overflow = Arc::new(Overflow::default());
+        let handle = ConnHandle {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            tx,
+            overflow: overflow.clone(),
+        };
+        let mut slot = self.users.entry(user).or_default();
+        let first = slot.conns.is_empty();
+        slot.conns.push(handle.clone());
+        let subscription = slot.subscription.clone();
+        drop(slot);
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        metrics::gauge!("gateway_connections").increment(1.0);
+        Registration { handle, rx, overflow, subscription, first }
+    }
+
+    /// Removes a connection; returns true when it was the user's last one here.
+    pub fn unregister(&self, user: Uuid, id: u64) -> bool {
+        let mut last = false;
+        let removed = self.users.remove_if_mut(&user, |_, slot| {
+            slot.conns.retain(|c| c.id != id);
+            last = slot.conns.is_empty();
+            last
+        });
+        if let Some((_, slot)) = removed
+            && let Ok(guard) = slot.subscription.try_lock()
+            && let Some(task) = guard.as_ref()
+        {
+            task.abort();
+        }
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!("gateway_connections").decrement(1.0);
+        last
+    }
+
+    /// Hands an event to every connection of `user`; returns whether at least
+    /// one took it. A full queue drops typing at half capacity, and any other
+    /// event trips the connection's overflow (it closes and resumes with sync).
+    pub fn dispatch(&self, user: Uuid, out: &Outbound) -> bool {
+        let Some(slot) = self.users.get(&user) else { return false };
+        let mut delivered = false;
+        for c in &slot.conns {
+            if out.kind == Kind::Typing && c.tx.capacity() < self.queue / 2 {
+                metrics::counter!("gateway_typing_dropped_total").increment(1);
+                continue;
+            }
+            match c.tx.try_send(out.clone()) {
+                Ok(()) => delivered = true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    metrics::counter!("gateway_queue_overflows_total").increment(1);
+                    c.overflow.trip();
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        delivered
+    }
+
+    /// Hands an event to every connection, whatever the user (drain notices).
+    pub fn all_connections(&self) -> Vec<ConnHandle> {
+        self.users.iter().flat_map(|e| e.conns.clone()).collect()
+    }
+}
+
+impl ConnHandle {
+    /// Queues a frame for this connection only; false when its queue is full or closed.
+    pub fn try_send(&self, out: Outbound) -> bool {
+        self.tx.try_send(out).is_ok()
+    }
+}

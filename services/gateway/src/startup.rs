@@ -1,0 +1,132 @@
+//! Wiring: NATS, state, routes, the heartbeat to presence, and the drain on
+//! SIGTERM (refuse new connections, report not-ready, finish in-flight sends,
+//! close every WebSocket with 1012 so clients reconnect elsewhere).
+use std::{future::Future, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::{config::Settings, rest, state::AppState, ws};
+
+/// The running gateway.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: Arc<AppState>,
+    draining: watch::Sender<bool>,
+}
+
+impl Application {
+    /// Connects to NATS, builds the routes and binds `HTTP_ADDR`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let nats = shared::nats::connect(&settings.common.nats, "gateway").await?;
+        let (draining_tx, draining_rx) = watch::channel(false);
+        let addr = settings.common.http_addr;
+        let grace = settings.common.shutdown_grace;
+        let state = AppState::new(nats, settings, draining_rx);
+        let readiness: shared::ops::Readiness = {
+            let state = state.clone();
+            Arc::new(move || {
+                let state = state.clone();
+                Box::pin(async move {
+                    let mut down = Vec::new();
+                    if *state.draining.borrow() {
+                        down.push("draining");
+                    }
+                    if !shared::nats::is_connected(&state.nats) {
+                        down.push("nats");
+                    }
+                    down
+                })
+            })
+        };
+        let data = web::Data::from(state.clone());
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("failed to bind HTTP_ADDR {addr}"))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _| {
+                    let status = match &err {
+                        actix_web::error::JsonPayloadError::Overflow { .. }
+                        | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                        }
+                        _ => actix_web::http::StatusCode::BAD_REQUEST,
+                    };
+                    let code = if status.as_u16() == 413 { "too_large" } else { "invalid_json" };
+                    let body = serde_json::json!({"error": format!("invalid JSON body: {err}"), "code": code});
+                    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(body)).into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    let body = serde_json::json!({"error": format!("invalid query: {err}"), "code": "invalid_argument"});
+                    actix_web::error::InternalError::from_response(err, HttpResponse::BadRequest().json(body)).into()
+                }))
+                .app_data(web::PathConfig::default().error_handler(|err, _| {
+                    let body = serde_json::json!({"error": format!("invalid path: {err}"), "code": "invalid_argument"});
+                    actix_web::error::InternalError::from_response(err, HttpResponse::BadRequest().json(body)).into()
+                }))
+                .configure({
+                    let readiness = readiness.clone();
+                    move |cfg| shared::ops::configure(cfg, readiness)
+                })
+                .route("/ws/chat/{user_id}", web::get().to(ws::handshake))
+                .configure(rest::configure)
+                .default_service(web::to(|| async {
+                    HttpResponse::NotFound().json(serde_json::json!({"error": "no such route", "code": "not_found"}))
+                }))
+        })
+        .disable_signals()
+        .shutdown_timeout(grace.as_secs().max(1))
+        .listen(listener)?
+        .run();
+        tracing::info!(port, gateway_id = %state.settings.gateway_id, "gateway listening");
+        Ok(Self { port, server, state, draining: draining_tx })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let heartbeat = tokio::spawn(crate::presence::run_heartbeat(self.state.clone()));
+        tokio::select! {
+            finished = &mut server => {
+                heartbeat.abort();
+                return Ok(finished??);
+            }
+            () = shutdown => tracing::info!("draining: refusing new connections, closing with 1012"),
+        }
+        let _ = self.draining.send(true);
+        let grace = self.state.settings.common.shutdown_grace;
+        let drained = async {
+            while self.state.registry.connection_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        if tokio::time::timeout(grace, drained).await.is_err() {
+            tracing::warn!(left = self.state.registry.connection_count(), "grace period over");
+        }
+        heartbeat.abort();
+        // A last heartbeat with no users lets presence mark them offline at once.
+        let beat = crate::presence::heartbeat(&self.state);
+        shared::nats::publish(
+            &self.state.nats,
+            self.state.subjects.get(shared::subjects::PRESENCE_HEARTBEAT),
+            &beat,
+        )
+        .await;
+        handle.stop(true).await;
+        let _ = server.await;
+        if let Err(e) = self.state.nats.drain().await {
+            tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
+        }
+        Ok(())
+    }
+}

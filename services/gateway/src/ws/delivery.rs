@@ -1,0 +1,44 @@
+//! The per-user delivery subscription: events published on the user's
+//! subject are rendered once and handed to every connection of the user
+//! here. A delivery request (a private message) is answered `delivered`
+//! when at least one connection took it, so chat-persistence can take it
+//! off the pending queue.
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use prost::Message;
+use shared::proto::gateway::v1::{DeliverReply, UserEvent};
+use uuid::Uuid;
+
+use crate::{state::AppState, ws::frames};
+
+/// Subscribes to the user's subject (confirmed by the server before it
+/// returns, so a following pending drain cannot miss a message) and spawns
+/// the loop that dispatches its events.
+pub async fn subscribe(
+    state: &Arc<AppState>,
+    user: Uuid,
+) -> anyhow::Result<tokio::task::AbortHandle> {
+    let mut sub = state.nats.subscribe(state.subjects.deliver(user)).await?;
+    state.nats.flush().await?;
+    let state = state.clone();
+    let task = tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let delivered = match UserEvent::decode(msg.payload.clone()) {
+                Ok(event) => match frames::render(&event) {
+                    Some(out) => state.registry.dispatch(user, &out),
+                    None => false,
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "undecodable user event");
+                    false
+                }
+            };
+            metrics::counter!("gateway_events_in_total").increment(1);
+            if msg.reply.is_some() {
+                shared::nats::respond(&state.nats, &msg, &DeliverReply { delivered }).await;
+            }
+        }
+    });
+    Ok(task.abort_handle())
+}

@@ -1,0 +1,59 @@
+//! `GET /ws/chat/{user_id}`: the handshake checks (token, impersonation,
+//! origin, connection cap) happen before the upgrade; then one task per
+//! connection runs [`connection::run`].
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use uuid::Uuid;
+
+use crate::{auth::ws_token, error::ApiError, state::AppState};
+
+pub mod connection;
+pub mod delivery;
+pub mod frames;
+
+/// Upgrades an authenticated, authorized request to a WebSocket.
+pub async fn handshake(
+    req: HttpRequest,
+    body: web::Payload,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let state: Arc<AppState> = state.into_inner();
+    if *state.draining.borrow() {
+        return Ok(HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(serde_json::json!({"error": "gateway is restarting", "code": "unavailable"})));
+    }
+    let token = ws_token(&req).ok_or(ApiError::Unauthorized)?;
+    let user = state.verifier.verify(&token).map_err(|_| ApiError::Unauthorized)?;
+    let forbidden = |msg: &str| {
+        HttpResponse::Forbidden().json(serde_json::json!({"error": msg, "code": "forbidden"}))
+    };
+    if Uuid::parse_str(path.as_str()).ok() != Some(user) {
+        return Ok(forbidden("token subject does not match the user in the path"));
+    }
+    if !state.settings.allowed_origins.is_empty() {
+        let origin = req.headers().get("origin").and_then(|o| o.to_str().ok()).unwrap_or("");
+        let origin = origin.trim_end_matches('/');
+        if !state.settings.allowed_origins.iter().any(|o| o == origin) {
+            return Ok(forbidden("origin not allowed"));
+        }
+    }
+    if state.registry.connections_of(user) >= state.settings.max_connections_per_user {
+        return Ok(HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", "5"))
+            .json(serde_json::json!({"error": "too many connections for this user", "code": "rate_limited"})));
+    }
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    // The codec's hard limit is above the soft one, so an oversized frame
+    // normally gets an `error` and the connection survives; past the hard
+    // limit the frame cannot be read and the connection closes with 1009.
+    let hard_limit = state.settings.max_frame_bytes.saturating_mul(4);
+    let stream = stream
+        .max_frame_size(hard_limit)
+        .aggregate_continuations()
+        .max_continuation_size(hard_limit);
+    actix_web::rt::spawn(connection::run(state, user, session, stream));
+    Ok(response)
+}
