@@ -4,7 +4,7 @@
 //! truth: when the `ready` marker is missing (Redis restarted or was
 //! flushed) the queue is rebuilt from them, and when Redis cannot be reached
 //! reads fall back to PostgreSQL.
-use std::{collections::HashSet, sync::Mutex, time::Duration};
+use std::{collections::HashSet, sync::Mutex};
 
 use fred::{
     prelude::*,
@@ -100,14 +100,7 @@ impl PendingQueue {
             .set(&lock, "1", Some(Expiration::EX(30)), Some(SetOptions::NX), false)
             .await?;
         if got.is_none() {
-            // Another replica is rebuilding: wait for it briefly.
-            for _ in 0..50 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let present: i64 = self.redis.exists(&marker).await?;
-                if present == 1 {
-                    return Ok(());
-                }
-            }
+            // Another caller is rebuilding: read from PostgreSQL meanwhile.
             return Err(Error::new(ErrorKind::Timeout, "pending queue rebuild in progress"));
         }
         let rows = repository::all_undelivered(&self.pool)

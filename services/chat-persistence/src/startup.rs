@@ -189,6 +189,7 @@ async fn serve_sends(
                 next = sub.next() => {
                     let Some(msg) = next else { break };
                     metrics::counter!("chat_sends_received_total").increment(1);
+                    tracing::debug!("send received");
                     match send::prepare(&ctx, msg) {
                         Ok(queued) => {
                             if tx.send(queued).await.is_err() {

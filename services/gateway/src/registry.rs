@@ -20,6 +20,8 @@ pub enum Kind {
     Typing,
     /// Any other event.
     Event,
+    /// A reply to this connection (never de-duplicated; its message id is remembered).
+    Reply,
 }
 
 /// One outbound frame, serialized once and shared by every connection it goes to.

@@ -107,6 +107,7 @@ fn error_reply(e: ErrorReply) -> SendReply {
 
 async fn commit(ctx: &Ctx, batch: &mut [QueuedSend]) {
     let started = Instant::now();
+    tracing::debug!(batch = batch.len(), "committing");
     let rows: Vec<NewMessage> = batch.iter().map(|q| q.row.clone()).collect();
     let inserted = match repository::insert_batch(&ctx.pool, &rows).await {
         Ok(ids) => ids,
@@ -121,6 +122,7 @@ async fn commit(ctx: &Ctx, batch: &mut [QueuedSend]) {
             return;
         }
     };
+    tracing::debug!(inserted = inserted.len(), "committed");
     metrics::histogram!("chat_commit_seconds").record(started.elapsed().as_secs_f64());
     metrics::histogram!("chat_commit_batch_size").record(batch.len() as f64);
     metrics::counter!("chat_messages_committed_total").increment(inserted.len() as u64);

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::{
     presence,
-    registry::{Outbound, Registration},
+    registry::{Kind, Outbound, Registration},
     state::AppState,
     ws::{delivery, frames},
 };
@@ -108,6 +108,7 @@ pub async fn run(
     } else {
         Some(CloseReason { code: CloseCode::Again, description: Some("try again later".into()) })
     };
+    tracing::debug!(%user, reason = ?reason, "connection closed");
     let last = state.registry.unregister(user, handle.id);
     presence::connection_closed(&state, user, last).await;
     let _ = conn.session.close(reason).await;
@@ -116,10 +117,14 @@ pub async fn run(
 impl Conn {
     async fn write(&mut self, out: &Outbound) -> bool {
         if let Some(id) = out.message_id {
-            if self.seen.contains(&id) || self.drained.as_ref().is_some_and(|d| d.contains(&id)) {
+            let seen =
+                self.seen.contains(&id) || self.drained.as_ref().is_some_and(|d| d.contains(&id));
+            if seen && out.kind != Kind::Reply {
                 return true;
             }
-            self.remember(id);
+            if !seen {
+                self.remember(id);
+            }
         }
         metrics::counter!("gateway_frames_out_total").increment(1);
         self.session.text(out.frame.clone()).await.is_ok()
@@ -144,7 +149,7 @@ impl Conn {
         let Ok(MessagesReply { result: Some(messages_reply::Result::Messages(list)) }) = reply
         else {
             // They stay pending and come on the next connect (or with `sync`).
-            tracing::debug!("pending drain unavailable");
+            tracing::debug!(reply = ?reply.err(), "pending drain unavailable");
             return;
         };
         let mut drained = HashSet::with_capacity(list.messages.len());
@@ -214,7 +219,7 @@ impl Conn {
                     }
                 }
                 out = rx.recv() => {
-                    let Some(out) = out else { return None };
+                    let out = out?;
                     if !self.write(&out).await {
                         return None;
                     }
@@ -239,7 +244,10 @@ impl Conn {
                         }
                         Some(Ok(AggregatedMessage::Pong(_))) => Flow::Continue,
                         Some(Ok(AggregatedMessage::Close(_))) => return None,
-                        Some(Err(e)) => return Some(protocol_close(&e)),
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "websocket protocol error");
+                            return Some(protocol_close(&e));
+                        }
                     };
                     if let Flow::Close(reason) = flow {
                         return Some(reason);
@@ -307,8 +315,12 @@ impl Conn {
                     .await;
                 return close(CloseCode::Policy, "rate limit exceeded");
             }
+            let cmid = match &frame.client_msg_id {
+                Some(serde_json::Value::String(c)) => Some(c.as_str()),
+                _ => None,
+            };
             return self
-                .reply(frames::error("rate_limited", "slow down: frame dropped", None))
+                .reply(frames::error("rate_limited", "slow down: frame dropped", cmid))
                 .await;
         }
         self.rate_strikes = 0;

@@ -35,6 +35,7 @@ pub async fn subscribe(
                 }
             };
             metrics::counter!("gateway_events_in_total").increment(1);
+            tracing::debug!(%user, delivered, "event dispatched");
             if msg.reply.is_some() {
                 shared::nats::respond(&state.nats, &msg, &DeliverReply { delivered }).await;
             }

@@ -119,7 +119,7 @@ pub fn message_ack(client_msg_id: Option<&str>, m: &ChatMessage, duplicate: bool
     if duplicate {
         v["duplicate"] = serde_json::Value::Bool(true);
     }
-    Outbound::new(json(&v), id, Kind::Event)
+    Outbound::new(json(&v), id, Kind::Reply)
 }
 
 /// `error` with a machine-readable code (and the `client_msg_id` it concerns, if any).

@@ -33,9 +33,12 @@ pub async fn handshake(
     if Uuid::parse_str(path.as_str()).ok() != Some(user) {
         return Ok(forbidden("token subject does not match the user in the path"));
     }
-    if !state.settings.allowed_origins.is_empty() {
-        let origin = req.headers().get("origin").and_then(|o| o.to_str().ok()).unwrap_or("");
-        let origin = origin.trim_end_matches('/');
+    // Browsers always send Origin; native clients usually send none, and
+    // cannot be tricked into a cross-site request, so only a present Origin is checked.
+    if !state.settings.allowed_origins.is_empty()
+        && let Some(origin) = req.headers().get("origin")
+    {
+        let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
         if !state.settings.allowed_origins.iter().any(|o| o == origin) {
             return Ok(forbidden("origin not allowed"));
         }

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The run command: starts PostgreSQL, Redis and NATS when they are down,
+# builds and starts the four services, waits until every /readyz answers,
+# prints how to use it, and stops what it started on Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/dev-services.sh
+
+if [ -z "${JWT_SECRET:-}" ]; then
+  export JWT_SECRET="dev-only-jwt-secret-change-me-0123456789"
+  DEV_SECRETS=1
+fi
+if [ -z "${ENCRYPTION_KEY:-}" ]; then
+  export ENCRYPTION_KEY="ZGV2LW9ubHkta2V5LWNoYW5nZS1tZS0wMTIzNDU2Nzg="
+  DEV_SECRETS=1
+fi
+if [ "${DEV_SECRETS:-0}" = 1 ]; then
+  cat >&2 <<'WARN'
+################################################################################
+#  WARNING: using the built-in DEVELOPMENT JWT_SECRET / ENCRYPTION_KEY.        #
+#  They are public. Never use them for real data: set JWT_SECRET (≥ 32 bytes) #
+#  and ENCRYPTION_KEY (base64 of 32 random bytes) in production.              #
+################################################################################
+WARN
+fi
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/chat}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
+export RUST_LOG="${RUST_LOG:-info}"
+GATEWAY_ADDR="${GATEWAY_ADDR:-0.0.0.0:3000}"
+
+cargo build --workspace --bins ${CARGO_PROFILE:+--profile "$CARGO_PROFILE"}
+BIN="target/${CARGO_PROFILE:-debug}"
+mkdir -p .run
+pids=()
+stop() {
+  echo; echo "stopping services…"
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop EXIT INT TERM
+
+HTTP_ADDR=127.0.0.1:9101 "$BIN/chat-persistence" >.run/chat-persistence.log 2>&1 & pids+=($!)
+HTTP_ADDR=127.0.0.1:9102 "$BIN/feed" >.run/feed.log 2>&1 & pids+=($!)
+HTTP_ADDR=127.0.0.1:9103 "$BIN/presence" >.run/presence.log 2>&1 & pids+=($!)
+HTTP_ADDR="$GATEWAY_ADDR" "$BIN/gateway" >.run/gateway.log 2>&1 & pids+=($!)
+
+gw_port="${GATEWAY_ADDR##*:}"
+for svc in "chat-persistence 9101" "feed 9102" "presence 9103" "gateway $gw_port"; do
+  set -- $svc
+  for i in $(seq 1 300); do
+    if curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1; then echo "✓ $1 ready on :$2"; break; fi
+    if [ "$i" = 300 ]; then echo "✗ $1 not ready; see .run/$1.log" >&2; exit 1; fi
+    sleep 0.2
+  done
+done
+cat <<EOF2
+
+Chat & feed backend is up:  http://127.0.0.1:$gw_port   (WebSocket: ws://127.0.0.1:$gw_port/ws/chat/<user_id>)
+Get a token for a user:     $BIN/dev-token <user-uuid>      (uses the same JWT_SECRET)
+                            e.g. TOKEN=\$($BIN/dev-token \$(cat /proc/sys/kernel/random/uuid))
+Logs: .run/*.log        Stop: Ctrl-C
+EOF2
+wait

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: starts PostgreSQL, Redis and NATS when they are down
+# (installing them when missing), builds the workspace once and runs the whole
+# suite with cargo-nextest (cargo test when nextest is absent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/dev-services.sh
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi

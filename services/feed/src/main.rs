@@ -1,0 +1,9 @@
+use feed::{config::Settings, startup::Application};
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init("feed");
+    let settings = Settings::load()?;
+    let app = Application::build(settings).await?;
+    app.run_until_stopped(shared::shutdown::signal()).await
+}

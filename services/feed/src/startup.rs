@@ -1,0 +1,236 @@
+//! Wiring: connections, migrations, one queue subscription per
+//! `feed.v1.rpc.<method>`, the timeline repair loop, the ops HTTP server,
+//! and the graceful stop (stop taking requests, finish those held, send
+//! coalesced updates, drain NATS).
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use actix_web::{App, HttpServer, dev::Server, web};
+use anyhow::Context;
+use futures_util::StreamExt;
+use prost::Message;
+use shared::subjects::{Subjects, queue};
+use tokio::{
+    sync::{Semaphore, watch},
+    task::JoinHandle,
+};
+
+use crate::{
+    config::Settings,
+    handlers::{Ctx, follows, posts, reactions, stats},
+    live::Live,
+    timeline::Timelines,
+};
+
+/// Concurrent request handlers per method.
+const HANDLER_CONCURRENCY: u32 = 256;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/feed");
+
+/// The running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    ctx: Ctx,
+    stop_tx: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+    coalescer: JoinHandle<()>,
+    grace: Duration,
+}
+
+impl Application {
+    /// Connects, starts migrations, subscribes and binds the ops listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let nats = shared::nats::connect(&settings.common.nats, "feed").await?;
+        let subjects = Subjects::new(&settings.common.nats.subject_prefix);
+        let pool =
+            shared::db::lazy_pool(&settings.database, "feed", settings.database_max_connections);
+        let redis = shared::redis::connect(&settings.redis_url).await?;
+
+        let migrated = Arc::new(AtomicBool::new(false));
+        {
+            let (options, pool, migrated) =
+                (settings.database.clone(), pool.clone(), migrated.clone());
+            tokio::spawn(async move {
+                shared::db::prepare(&options, &pool, "feed", &MIGRATOR).await;
+                migrated.store(true, Ordering::Release);
+            });
+        }
+
+        let timelines = Arc::new(Timelines::new(
+            redis.clone(),
+            pool.clone(),
+            &settings.redis_prefix,
+            settings.timeline_cap,
+        ));
+        let (live, coalescer) = Live::start(nats.clone(), subjects.clone());
+        let ctx = Ctx {
+            pool,
+            nats,
+            subjects,
+            timelines,
+            live,
+            fanout_max_followers: settings.fanout_max_followers,
+        };
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let s = &stop_rx;
+        let workers = vec![
+            rpc(&ctx, "create_post", s, posts::create_post).await?,
+            rpc(&ctx, "delete_post", s, posts::delete_post).await?,
+            rpc(&ctx, "timeline", s, posts::timeline).await?,
+            rpc(&ctx, "user_posts", s, posts::user_posts).await?,
+            rpc(&ctx, "like", s, reactions::like).await?,
+            rpc(&ctx, "unlike", s, reactions::unlike).await?,
+            rpc(&ctx, "comment", s, reactions::add_comment).await?,
+            rpc(&ctx, "comments", s, reactions::comments).await?,
+            rpc(&ctx, "follow", s, follows::follow).await?,
+            rpc(&ctx, "unfollow", s, follows::unfollow).await?,
+            rpc(&ctx, "followers", s, follows::followers).await?,
+            rpc(&ctx, "following", s, follows::following).await?,
+            rpc(&ctx, "top_posts", s, stats::top_posts).await?,
+            rpc(&ctx, "active_users", s, stats::active_users).await?,
+            repair_loop(&ctx, stop_rx.clone()),
+        ];
+
+        let readiness: shared::ops::Readiness = {
+            let (pool, redis, nats) = (ctx.pool.clone(), redis, ctx.nats.clone());
+            Arc::new(move || {
+                let (pool, redis, nats, migrated) =
+                    (pool.clone(), redis.clone(), nats.clone(), migrated.clone());
+                Box::pin(async move {
+                    let mut down = Vec::new();
+                    if !shared::nats::is_connected(&nats) {
+                        down.push("nats");
+                    }
+                    if !migrated.load(Ordering::Acquire) || !shared::db::ping(&pool).await {
+                        down.push("postgresql");
+                    }
+                    if !shared::redis::ping(&redis).await {
+                        down.push("redis");
+                    }
+                    down
+                })
+            })
+        };
+        let listener = std::net::TcpListener::bind(settings.common.http_addr)
+            .with_context(|| format!("failed to bind HTTP_ADDR {}", settings.common.http_addr))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new().configure(|cfg: &mut web::ServiceConfig| {
+                shared::ops::configure(cfg, readiness.clone())
+            })
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        tracing::info!(port, "feed listening");
+        Ok(Self {
+            port,
+            server,
+            ctx,
+            stop_tx,
+            workers,
+            coalescer,
+            grace: settings.common.shutdown_grace,
+        })
+    }
+
+    /// The bound ops port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, then stops taking requests,
+    /// finishes those held and drains NATS within the grace period.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            finished = &mut server => return Ok(finished??),
+            () = shutdown => tracing::info!("shutting down: no new requests, finishing those held"),
+        }
+        let _ = self.stop_tx.send(true);
+        let nats = self.ctx.nats.clone();
+        let (workers, coalescer, ctx) = (self.workers, self.coalescer, self.ctx);
+        let finish = async move {
+            for w in workers {
+                let _ = w.await;
+            }
+            // The last handle to the coalescer: it sends what it holds and stops.
+            drop(ctx);
+            let _ = coalescer.await;
+        };
+        if tokio::time::timeout(self.grace, finish).await.is_err() {
+            tracing::warn!("grace period over; stopping with work in flight");
+        }
+        if let Err(e) = nats.drain().await {
+            tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
+        }
+        handle.stop(true).await;
+        let _ = server.await;
+        Ok(())
+    }
+}
+
+fn repair_loop(ctx: &Ctx, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    let timelines = ctx.timelines.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tick.tick() => timelines.repair().await,
+            }
+        }
+    })
+}
+
+async fn rpc<Req, Rep, F, Fut>(
+    ctx: &Ctx,
+    method: &'static str,
+    stop: &watch::Receiver<bool>,
+    handler: F,
+) -> anyhow::Result<JoinHandle<()>>
+where
+    Req: Message + Default + Send + 'static,
+    Rep: Message + Send + 'static,
+    F: Fn(Ctx, Req) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Rep> + Send,
+{
+    let mut sub =
+        ctx.nats.queue_subscribe(ctx.subjects.feed_rpc(method), queue::FEED.into()).await?;
+    let (ctx, mut stop) = (ctx.clone(), stop.clone());
+    let permits = Arc::new(Semaphore::new(HANDLER_CONCURRENCY as usize));
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                next = sub.next() => {
+                    let Some(msg) = next else { break };
+                    let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        let started = Instant::now();
+                        // A malformed request decodes as empty and gets the handler's field error.
+                        let req = Req::decode(msg.payload.clone()).unwrap_or_default();
+                        let rep = handler(ctx.clone(), req).await;
+                        shared::nats::respond(&ctx.nats, &msg, &rep).await;
+                        metrics::histogram!("feed_rpc_seconds", "method" => method)
+                            .record(started.elapsed().as_secs_f64());
+                    });
+                }
+            }
+        }
+        let _ = sub.unsubscribe().await;
+        let _ = permits.acquire_many(HANDLER_CONCURRENCY).await;
+    }))
+}

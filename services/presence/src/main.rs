@@ -1,0 +1,9 @@
+use presence::{config::Settings, startup::Application};
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init("presence");
+    let settings = Settings::load()?;
+    let app = Application::build(settings).await?;
+    app.run_until_stopped(shared::shutdown::signal()).await
+}

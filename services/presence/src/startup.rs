@@ -1,0 +1,203 @@
+//! Wiring: connections, queue-group subscriptions, the sweeper, the ops HTTP
+//! server, and the graceful stop (stop taking work, announce what is queued,
+//! drain NATS).
+use std::{future::Future, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, dev::Server, web};
+use anyhow::Context;
+use futures_util::StreamExt;
+use shared::subjects::{self, Subjects, queue};
+use tokio::{
+    sync::{Semaphore, watch},
+    task::JoinHandle,
+};
+
+use crate::{
+    announce::Announcer,
+    config::Settings,
+    contacts::Contacts,
+    handlers::{self, Ctx},
+    store::Store,
+};
+
+/// How often each replica sweeps (reaps dead gateways, announces offlines).
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(200);
+/// Sweeps between two updates of the `presence_online_users` gauge (5 s).
+const GAUGE_EVERY: u32 = 25;
+
+/// The running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    ctx: Ctx,
+    stop_tx: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+    announcer: JoinHandle<()>,
+    grace: Duration,
+}
+
+impl Application {
+    /// Connects, subscribes, starts the sweeper and binds the ops listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let nats = shared::nats::connect(&settings.common.nats, "presence").await?;
+        let subjects = Subjects::new(&settings.common.nats.subject_prefix);
+        let redis = shared::redis::connect(&settings.redis_url).await?;
+        let store = Store::new(redis, &settings.redis_prefix, settings.grace);
+        let contacts = Arc::new(Contacts::new(nats.clone(), subjects.clone()));
+        let (announcer, announcer_task) =
+            Announcer::start(nats.clone(), subjects.clone(), store.clone(), contacts.clone());
+        let ctx = Ctx { nats, store, contacts, announcer, gateway_ttl: settings.gateway_ttl };
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut workers = Vec::new();
+        let (s, stop) = (&subjects, &stop_rx);
+        workers.push(serve(&ctx, s, subjects::PRESENCE_CONN, stop, 256, handlers::conn).await?);
+        workers.push(
+            serve(&ctx, s, subjects::PRESENCE_HEARTBEAT, stop, 8, handlers::heartbeat).await?,
+        );
+        workers.push(serve(&ctx, s, subjects::PRESENCE_STATUS, stop, 64, handlers::status).await?);
+        workers.push(
+            serve(&ctx, s, subjects::PRESENCE_ONLINE_COUNT, stop, 16, handlers::online_count)
+                .await?,
+        );
+        workers.push(sweeper(ctx.clone(), stop_rx.clone()));
+
+        let readiness: shared::ops::Readiness = {
+            let (redis, nats) = (ctx.store.redis().clone(), ctx.nats.clone());
+            Arc::new(move || {
+                let (redis, nats) = (redis.clone(), nats.clone());
+                Box::pin(async move {
+                    let mut down = Vec::new();
+                    if !shared::nats::is_connected(&nats) {
+                        down.push("nats");
+                    }
+                    if !shared::redis::ping(&redis).await {
+                        down.push("redis");
+                    }
+                    down
+                })
+            })
+        };
+        let listener = std::net::TcpListener::bind(settings.common.http_addr)
+            .with_context(|| format!("failed to bind HTTP_ADDR {}", settings.common.http_addr))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new().configure(|cfg: &mut web::ServiceConfig| {
+                shared::ops::configure(cfg, readiness.clone())
+            })
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        tracing::info!(port, grace_ms = settings.grace.as_millis(), "presence listening");
+        Ok(Self {
+            port,
+            server,
+            ctx,
+            stop_tx,
+            workers,
+            announcer: announcer_task,
+            grace: settings.common.shutdown_grace,
+        })
+    }
+
+    /// The bound ops port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, then stops taking work, announces
+    /// what is queued and drains NATS within the grace period. The state
+    /// lives in Redis, so the other replicas carry on without this one.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            finished = &mut server => return Ok(finished??),
+            () = shutdown => tracing::info!("shutting down: no new work, announcing what is queued"),
+        }
+        let _ = self.stop_tx.send(true);
+        let nats = self.ctx.nats.clone();
+        let (workers, announcer, ctx) = (self.workers, self.announcer, self.ctx);
+        let finish = async move {
+            for w in workers {
+                let _ = w.await;
+            }
+            // The last sender goes with the context: the announcer finishes its queue.
+            drop(ctx);
+            let _ = announcer.await;
+        };
+        if tokio::time::timeout(self.grace, finish).await.is_err() {
+            tracing::warn!("grace period over; stopping with announcements in flight");
+        }
+        if let Err(e) = nats.drain().await {
+            tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
+        }
+        handle.stop(true).await;
+        let _ = server.await;
+        Ok(())
+    }
+}
+
+/// Subscribes `subject` in presence's queue group and runs `handler` on each
+/// message, at most `permits` at once; on stop, unsubscribes and waits for
+/// the handlers in flight.
+async fn serve<F, Fut>(
+    ctx: &Ctx,
+    subjects: &Subjects,
+    subject: &str,
+    stop: &watch::Receiver<bool>,
+    permits: u32,
+    handler: F,
+) -> anyhow::Result<JoinHandle<()>>
+where
+    F: Fn(Ctx, async_nats::Message) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut sub = ctx
+        .nats
+        .queue_subscribe(subjects.get(subject), queue::PRESENCE.into())
+        .await
+        .with_context(|| format!("failed to subscribe {subject}"))?;
+    let (ctx, mut stop) = (ctx.clone(), stop.clone());
+    let semaphore = Arc::new(Semaphore::new(permits as usize));
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                next = sub.next() => {
+                    let Some(msg) = next else { break };
+                    let Ok(permit) = semaphore.clone().acquire_owned().await else { break };
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        handler(ctx, msg).await;
+                    });
+                }
+            }
+        }
+        let _ = sub.unsubscribe().await;
+        let _ = semaphore.acquire_many(permits).await;
+    }))
+}
+
+fn sweeper(ctx: Ctx, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sweeps = 0u32;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tick.tick() => handlers::sweep(&ctx).await,
+            }
+            sweeps = sweeps.wrapping_add(1);
+            if sweeps.is_multiple_of(GAUGE_EVERY)
+                && let Ok(n) = ctx.store.online_count().await
+            {
+                metrics::gauge!("presence_online_users").set(n as f64);
+            }
+        }
+    })
+}
