@@ -14,6 +14,13 @@ use crate::config::ConfigError;
 
 /// Parses `DATABASE_URL` into connection options.
 pub fn parse_url(url: &SecretString) -> Result<PgConnectOptions, ConfigError> {
+    let raw = url.expose_secret();
+    if !(raw.starts_with("postgres://") || raw.starts_with("postgresql://")) {
+        return Err(ConfigError::Invalid {
+            var: "DATABASE_URL",
+            reason: "must be a postgres:// or postgresql:// URL".into(),
+        });
+    }
     PgConnectOptions::from_str(url.expose_secret()).map_err(|e| ConfigError::Invalid {
         var: "DATABASE_URL",
         reason: format!(

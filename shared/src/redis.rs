@@ -8,6 +8,15 @@ use crate::config::ConfigError;
 
 /// Builds a Redis client from `REDIS_URL` and starts connecting in the background.
 pub async fn connect(url: &str) -> Result<Client, ConfigError> {
+    if !["redis://", "rediss://", "redis-sentinel://", "redis-cluster://", "unix://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+    {
+        return Err(ConfigError::Invalid {
+            var: "REDIS_URL",
+            reason: "must be a redis:// or rediss:// URL".into(),
+        });
+    }
     let config = Config::from_url(url)
         .map_err(|e| ConfigError::Invalid { var: "REDIS_URL", reason: e.details().to_string() })?;
     let client = Builder::from_config(config)

@@ -27,6 +27,8 @@ pub const PRESENCE_CONN: &str = "presence.v1.conn";
 pub const PRESENCE_HEARTBEAT: &str = "presence.v1.heartbeat";
 /// presence → anyone: a user came online or went offline.
 pub const PRESENCE_EVENTS: &str = "presence.v1.events";
+/// chat-persistence, feed → presence (every replica): these users' contacts changed.
+pub const PRESENCE_CONTACTS_CHANGED: &str = "presence.v1.contacts_changed";
 /// → presence: which of these users are online.
 pub const PRESENCE_STATUS: &str = "presence.v1.rpc.status";
 /// → presence: how many users are online.

@@ -31,7 +31,7 @@ const QUEUE: usize = 1024;
 /// Handles to the delivery tasks.
 #[derive(Clone)]
 pub struct Delivery {
-    route_tx: mpsc::Sender<Vec<ChatMessage>>,
+    route_tx: mpsc::Sender<(Vec<ChatMessage>, bool)>,
     delivered_tx: mpsc::Sender<(Option<Uuid>, Uuid)>,
 }
 
@@ -55,7 +55,15 @@ impl Delivery {
 
     /// Routes committed messages to their receivers (and the senders' other devices).
     pub async fn route(&self, batch: Vec<ChatMessage>) {
-        if !batch.is_empty() && self.route_tx.send(batch).await.is_err() {
+        if !batch.is_empty() && self.route_tx.send((batch, true)).await.is_err() {
+            tracing::error!("delivery router stopped; messages stay pending");
+        }
+    }
+
+    /// Offers pending messages to their receiver again (no echo to the sender),
+    /// e.g. when presence says the receiver came online.
+    pub async fn reoffer(&self, batch: Vec<ChatMessage>) {
+        if !batch.is_empty() && self.route_tx.send((batch, false)).await.is_err() {
             tracing::error!("delivery router stopped; messages stay pending");
         }
     }
@@ -81,9 +89,9 @@ async fn route(
     subjects: Subjects,
     inbox: String,
     pending: Arc<PendingQueue>,
-    mut rx: mpsc::Receiver<Vec<ChatMessage>>,
+    mut rx: mpsc::Receiver<(Vec<ChatMessage>, bool)>,
 ) {
-    while let Some(batch) = rx.recv().await {
+    while let Some((batch, fresh)) = rx.recv().await {
         let items: Vec<(Uuid, Uuid, i64)> = batch
             .iter()
             .filter_map(|m| {
@@ -91,7 +99,9 @@ async fn route(
             })
             .collect();
         // Queue first: a receiver connecting right now drains it if the offer below misses.
-        pending.push(&items).await;
+        if fresh {
+            pending.push(&items).await;
+        }
         for m in &batch {
             let (Some(receiver), Some(sender), Some(id)) =
                 (uuid_from(&m.receiver_id), uuid_from(&m.sender_id), uuid_from(&m.id))
@@ -106,7 +116,7 @@ async fn route(
                 tracing::warn!(error.cause_chain = ?e, "failed to offer a message; it stays pending");
             }
             // The sender's other devices see what was sent from this one.
-            if let Err(e) = nats.publish(subjects.deliver(sender), payload).await {
+            if fresh && let Err(e) = nats.publish(subjects.deliver(sender), payload).await {
                 tracing::debug!(error.cause_chain = ?e, "failed to echo a message to its sender");
             }
             metrics::counter!("chat_messages_routed_total").increment(1);

@@ -81,6 +81,7 @@ impl Application {
             .push(rpc(&ctx, subjects::CHAT_CONVERSATIONS, &stop_rx, queries::conversations).await?);
         workers.push(rpc(&ctx, subjects::CHAT_CONTACTS, &stop_rx, queries::contacts).await?);
         workers.push(serve_delivered(&ctx, stop_rx.clone()).await?);
+        workers.push(serve_presence_events(&ctx, stop_rx.clone()).await?);
         {
             let pending = ctx.pending.clone();
             let mut stop = stop_rx.clone();
@@ -229,6 +230,37 @@ async fn serve_delivered(
                 _ = stop.changed() => break,
                 next = sub.next() => match next {
                     Some(msg) => queries::delivered(&ctx, msg.payload).await,
+                    None => break,
+                },
+            }
+        }
+        let _ = sub.unsubscribe().await;
+    }))
+}
+
+async fn serve_presence_events(
+    ctx: &Ctx,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let mut sub = ctx
+        .nats
+        .queue_subscribe(ctx.subjects.get(subjects::PRESENCE_EVENTS), queue::CHAT.into())
+        .await?;
+    let ctx = ctx.clone();
+    let permits = Arc::new(Semaphore::new(64));
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                next = sub.next() => match next {
+                    Some(msg) => {
+                        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                        let ctx = ctx.clone();
+                        tokio::spawn(async move {
+                            let _permit = permit;
+                            queries::status_changed(&ctx, msg.payload).await;
+                        });
+                    }
                     None => break,
                 },
             }

@@ -76,6 +76,7 @@ pub async fn connection_opened(state: &AppState, user: Uuid, conn: &ConnHandle) 
                 Ok(reply) => return write_snapshot(&conn, reply).await,
                 Err(RpcError::Unavailable(why)) if attempt < OPEN_ATTEMPTS => {
                     tracing::debug!(why, "presence did not answer; retrying");
+                    tokio::time::sleep(Duration::from_millis(250) * attempt).await;
                 }
                 Err(e) => {
                     // The next heartbeat reports the connection; the snapshot is lost.

@@ -9,8 +9,8 @@ use shared::{
     proto::{
         common::v1::{ErrorCode, ErrorReply},
         presence::v1::{
-            ConnChange, ConnEvent, ConnReply, Heartbeat, OnlineCountReply, StatusReply,
-            StatusRequest, UserPresence,
+            ConnChange, ConnEvent, ConnReply, ContactsChanged, Heartbeat, OnlineCountReply,
+            StatusReply, StatusRequest, UserPresence,
         },
     },
 };
@@ -170,6 +170,15 @@ pub async fn online_count(ctx: Ctx, msg: NatsMessage) {
         Err(e) => OnlineCountReply { online: 0, error: Some(unavailable(&e)) },
     };
     shared::nats::respond(&ctx.nats, &msg, &reply).await;
+}
+
+/// `presence.v1.contacts_changed` (every replica): forgets the cached
+/// contacts of these users.
+pub async fn contacts_changed(ctx: Ctx, msg: NatsMessage) {
+    let Ok(changed) = ContactsChanged::decode(msg.payload.clone()) else { return };
+    for user in changed.user_ids.iter().filter_map(|b| uuid_from(b)) {
+        ctx.contacts.forget(user);
+    }
 }
 
 /// One sweep: reaps dead gateways and announces the offlines whose grace ran out.

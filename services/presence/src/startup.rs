@@ -61,6 +61,7 @@ impl Application {
                 .await?,
         );
         workers.push(sweeper(ctx.clone(), stop_rx.clone()));
+        workers.push(contacts_listener(&ctx, &subjects, stop_rx.clone()).await?);
 
         let readiness: shared::ops::Readiness = {
             let (redis, nats) = (ctx.store.redis().clone(), ctx.nats.clone());
@@ -179,6 +180,33 @@ where
         }
         let _ = sub.unsubscribe().await;
         let _ = semaphore.acquire_many(permits).await;
+    }))
+}
+
+/// Every replica keeps its own contact cache, so contact changes are
+/// subscribed without a queue group: each replica forgets what changed.
+async fn contacts_listener(
+    ctx: &Ctx,
+    subjects: &Subjects,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let mut sub = ctx
+        .nats
+        .subscribe(subjects.get(subjects::PRESENCE_CONTACTS_CHANGED))
+        .await
+        .context("failed to subscribe to contact changes")?;
+    let ctx = ctx.clone();
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                next = sub.next() => match next {
+                    Some(msg) => handlers::contacts_changed(ctx.clone(), msg).await,
+                    None => break,
+                },
+            }
+        }
+        let _ = sub.unsubscribe().await;
     }))
 }
 

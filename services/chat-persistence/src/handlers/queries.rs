@@ -212,3 +212,23 @@ pub async fn delivered(ctx: &Ctx, payload: bytes::Bytes) {
     let ids: Vec<Uuid> = notice.message_ids.iter().filter_map(|b| uuid_from(b)).collect();
     ctx.delivery.delivered(user, ids).await;
 }
+
+/// `presence.v1.events`: when a user comes online, offer their pending
+/// messages again (the gateway also drains on every connect; this covers a
+/// drain that failed, and gateways that do not drain).
+pub async fn status_changed(ctx: &Ctx, payload: bytes::Bytes) {
+    let Ok(event) = shared::proto::presence::v1::StatusChanged::decode(payload) else { return };
+    let Some(user) = uuid_from(&event.user_id) else { return };
+    if !event.online {
+        return;
+    }
+    let rows = match ctx.pending.ids(user, 1000).await {
+        Some(ids) if ids.is_empty() => return,
+        Some(ids) => repository::undelivered_by_ids(&ctx.pool, user, &ids).await,
+        None => repository::undelivered(&ctx.pool, user, 1000).await,
+    };
+    match rows {
+        Ok(rows) => ctx.delivery.reoffer(rows.iter().map(|r| ctx.open(r)).collect()).await,
+        Err(e) => tracing::warn!(error.cause_chain = ?e, "failed to load pending messages"),
+    }
+}

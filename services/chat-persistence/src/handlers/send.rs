@@ -198,6 +198,21 @@ async fn commit(ctx: &Ctx, batch: &mut [QueuedSend]) {
             }
         }
     }
+    if !inserted.is_empty() {
+        // Presence caches contact sets: these users may have a new chat partner.
+        let mut users: Vec<Uuid> = batch
+            .iter()
+            .filter(|q| inserted.contains(&q.row.id))
+            .flat_map(|q| [q.row.sender, q.row.receiver])
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        let notice = shared::proto::presence::v1::ContactsChanged {
+            user_ids: users.into_iter().map(shared::ids::uuid_bytes).collect(),
+        };
+        let subject = ctx.subjects.get(shared::subjects::PRESENCE_CONTACTS_CHANGED);
+        shared::nats::publish(&ctx.nats, subject, &notice).await;
+    }
     if let Err(e) = ctx.nats.flush().await {
         tracing::warn!(error.cause_chain = ?e, "failed to flush replies");
     }

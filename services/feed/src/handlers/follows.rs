@@ -53,6 +53,12 @@ async fn change(ctx: &Ctx, req: FollowRequest, following: bool) -> Result<Follow
     }
     .map_err(|e| unavailable(&e))?;
     if changed {
+        // Presence caches contact sets: tell every replica these two changed.
+        let notice = shared::proto::presence::v1::ContactsChanged {
+            user_ids: vec![uuid_bytes(follower), uuid_bytes(followee)],
+        };
+        let subject = ctx.subjects.get(shared::subjects::PRESENCE_CONTACTS_CHANGED);
+        shared::nats::publish(&ctx.nats, subject, &notice).await;
         let synced = if following {
             ctx.timelines.on_follow(follower, followee).await
         } else {
