@@ -115,6 +115,11 @@ async fn seed_frames_work_verbatim_and_every_frame_type_is_answered() {
     a.send_json(json!({"type":"private_message","receiver_id":bob,"content":"x","message_type":"image","client_msg_id":"c-3"})).await;
     let third = a.recv_type("message_ack", T).await.unwrap();
     assert_eq!(third["message"]["message_type"], "image");
+    // Both reached Bob's live connection; once confirmed they are not pending.
+    for _ in 0..2 {
+        b.recv_type("private_message", T).await.expect("live delivery");
+    }
+    wait_pending(&sys, bob, 0).await;
     // A fresh device of Bob asks for everything after the first message.
     let mut b2 = WsClient::connect(&sys, 0, bob).await;
     b2.send_json(json!({"type": "sync", "after": id})).await;
@@ -137,6 +142,17 @@ async fn seed_frames_work_verbatim_and_every_frame_type_is_answered() {
     assert_eq!(list[2]["content"], "¡Hola! ¿Cómo estás?");
     assert_eq!(list[2]["read"], true);
     assert_eq!(list[0]["id"], third["message"]["id"]);
+}
+
+async fn wait_pending(sys: &System, user: Uuid, want: u64) {
+    for _ in 0..50 {
+        let (_, body) = sys.get(0, "/api/messages/pending", user).await;
+        if body["pending"].as_u64() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("pending count of {user} never reached {want}");
 }
 
 fn chrono_like(ts: &str) -> bool {
@@ -278,9 +294,7 @@ async fn offline_receiver_gets_every_pending_message_in_order_on_connect() {
     assert_eq!(ids, sent, "every pending message, once, in order");
     assert_eq!(got[0]["message"]["content"], "m0");
     // Delivered: not pending any more, and not again on the next connect.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, body) = sys.get(0, "/api/messages/pending", bob).await;
-    assert_eq!(body["pending"].as_u64(), Some(0));
+    wait_pending(&sys, bob, 0).await;
     b.close().await;
     let mut b2 = WsClient::connect(&sys, 0, bob).await;
     assert!(
