@@ -28,28 +28,42 @@ export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 export RUST_LOG="${RUST_LOG:-info}"
 GATEWAY_ADDR="${GATEWAY_ADDR:-0.0.0.0:3000}"
+CHAT_PERSISTENCE_PORT="${CHAT_PERSISTENCE_PORT:-9101}"
+FEED_PORT="${FEED_PORT:-9102}"
+PRESENCE_PORT="${PRESENCE_PORT:-9103}"
 
-cargo build --workspace --bins ${CARGO_PROFILE:+--profile "$CARGO_PROFILE"}
+# GET /readyz without curl: prints the HTTP status code (000 when closed).
+readyz() {
+  local code
+  code=$( (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3 && head -n1 <&3) 2>/dev/null | cut -d' ' -f2)
+  echo "${code:-000}"
+}
+
+# SKIP_BUILD=1 uses the binaries already built (the test suite does).
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --workspace --bins ${CARGO_PROFILE:+--profile "$CARGO_PROFILE"}
 BIN="target/${CARGO_PROFILE:-debug}"
 mkdir -p .run
 pids=()
+# A closed terminal or pipe must not kill this script before it stops its children.
+trap '' PIPE
 stop() {
-  echo; echo "stopping services…"
+  echo "stopping services…" >&2 || true
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop EXIT INT TERM
 
-HTTP_ADDR=127.0.0.1:9101 "$BIN/chat-persistence" >.run/chat-persistence.log 2>&1 & pids+=($!)
-HTTP_ADDR=127.0.0.1:9102 "$BIN/feed" >.run/feed.log 2>&1 & pids+=($!)
-HTTP_ADDR=127.0.0.1:9103 "$BIN/presence" >.run/presence.log 2>&1 & pids+=($!)
+HTTP_ADDR=127.0.0.1:$CHAT_PERSISTENCE_PORT "$BIN/chat-persistence" >.run/chat-persistence.log 2>&1 & pids+=($!)
+HTTP_ADDR=127.0.0.1:$FEED_PORT "$BIN/feed" >.run/feed.log 2>&1 & pids+=($!)
+HTTP_ADDR=127.0.0.1:$PRESENCE_PORT "$BIN/presence" >.run/presence.log 2>&1 & pids+=($!)
 HTTP_ADDR="$GATEWAY_ADDR" "$BIN/gateway" >.run/gateway.log 2>&1 & pids+=($!)
 
 gw_port="${GATEWAY_ADDR##*:}"
-for svc in "chat-persistence 9101" "feed 9102" "presence 9103" "gateway $gw_port"; do
+if [ "${DEV_SECRETS:-0}" = 1 ]; then SHOWN_SECRET="$JWT_SECRET"; else SHOWN_SECRET='<your JWT_SECRET>'; fi
+for svc in "chat-persistence $CHAT_PERSISTENCE_PORT" "feed $FEED_PORT" "presence $PRESENCE_PORT" "gateway $gw_port"; do
   set -- $svc
   for i in $(seq 1 300); do
-    if curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1; then echo "✓ $1 ready on :$2"; break; fi
+    if [ "$(readyz "$2")" = 200 ]; then echo "✓ $1 ready on :$2"; break; fi
     if [ "$i" = 300 ]; then echo "✗ $1 not ready; see .run/$1.log" >&2; exit 1; fi
     sleep 0.2
   done
@@ -57,8 +71,10 @@ done
 cat <<EOF2
 
 Chat & feed backend is up:  http://127.0.0.1:$gw_port   (WebSocket: ws://127.0.0.1:$gw_port/ws/chat/<user_id>)
-Get a token for a user:     $BIN/dev-token <user-uuid>      (uses the same JWT_SECRET)
-                            e.g. TOKEN=\$($BIN/dev-token \$(cat /proc/sys/kernel/random/uuid))
+Get a token for a user:     JWT_SECRET=<the secret above> $BIN/dev-token <user-uuid>
+                            e.g. TOKEN=\$(JWT_SECRET='$SHOWN_SECRET' $BIN/dev-token \$(cat /proc/sys/kernel/random/uuid))
 Logs: .run/*.log        Stop: Ctrl-C
 EOF2
+echo "service pids: ${pids[*]}"
+echo "all services ready"
 wait

@@ -19,6 +19,9 @@ use crate::repository;
 /// from PostgreSQL once Redis answers again.
 const MAX_SUSPECT_USERS: usize = 100_000;
 
+/// The error detail of a read made while another caller rebuilds the queues.
+const REBUILDING: &str = "pending queue rebuild in progress";
+
 /// The pending queue of every user.
 pub struct PendingQueue {
     redis: Client,
@@ -101,7 +104,7 @@ impl PendingQueue {
             .await?;
         if got.is_none() {
             // Another caller is rebuilding: read from PostgreSQL meanwhile.
-            return Err(Error::new(ErrorKind::Timeout, "pending queue rebuild in progress"));
+            return Err(Error::new(ErrorKind::Timeout, REBUILDING));
         }
         let rows = repository::all_undelivered(&self.pool)
             .await
@@ -138,6 +141,10 @@ impl PendingQueue {
         };
         match read.await {
             Ok(ids) => Some(ids),
+            Err(e) if e.details() == REBUILDING => {
+                tracing::debug!("pending queue being rebuilt; using postgresql");
+                None
+            }
             Err(e) => {
                 tracing::warn!(error.cause_chain = ?e, "pending queue unavailable; using postgresql");
                 None
