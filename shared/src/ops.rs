@@ -7,7 +7,7 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use actix_web::{HttpResponse, web};
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// A readiness check: resolves to the list of dependencies that are down (empty when ready).
@@ -63,4 +63,21 @@ async fn render_metrics(handle: web::Data<Option<PrometheusHandle>>) -> HttpResp
         Some(h) => HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(h.render()),
         None => HttpResponse::ServiceUnavailable().finish(),
     }
+}
+
+/// Binds `addr` and builds the ops-only HTTP server of a backend service
+/// (one worker, signals left to the service); returns it with the bound port.
+pub fn serve(addr: std::net::SocketAddr, readiness: Readiness) -> anyhow::Result<(Server, u16)> {
+    use anyhow::Context;
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("failed to bind HTTP_ADDR {addr}"))?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new().configure(|cfg: &mut web::ServiceConfig| configure(cfg, readiness.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((server, port))
 }

@@ -22,7 +22,8 @@ pub struct Settings {
     pub keys: KeyRing,
     /// `CHAT_BATCH_MAX`: the most sends committed in one statement.
     pub batch_max: usize,
-    /// `CHAT_BATCH_WAIT_MS`: how long a batch waits for company once the committer is idle.
+    /// `CHAT_BATCH_WAIT_MS`: how long a batch may wait for company when the committer was
+    /// idle (0: none; batches still form from the sends that arrive during a commit).
     pub batch_wait: Duration,
 }
 
@@ -50,7 +51,7 @@ impl Settings {
             redis_prefix: config::or("REDIS_KEY_PREFIX", ""),
             keys,
             batch_max: usize::try_from(config::positive("CHAT_BATCH_MAX", 256)?).unwrap_or(256),
-            batch_wait: Duration::from_millis(config::parse("CHAT_BATCH_WAIT_MS", 1)?),
+            batch_wait: Duration::from_millis(config::parse("CHAT_BATCH_WAIT_MS", 0)?),
         })
     }
 }

@@ -9,8 +9,7 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{App, HttpServer, dev::Server, web};
-use anyhow::Context;
+use actix_web::dev::Server;
 use futures_util::StreamExt;
 use prost::Message;
 use shared::subjects::{self, Subjects, queue};
@@ -69,7 +68,12 @@ impl Application {
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let (send_tx, send_rx) = mpsc::channel(settings.batch_max * 4);
-        let committer = tokio::spawn(send::run_committer(ctx.clone(), send_rx, settings.batch_max));
+        let committer = tokio::spawn(send::run_committer(
+            ctx.clone(),
+            send_rx,
+            settings.batch_max,
+            settings.batch_wait,
+        ));
         let mut workers = vec![serve_sends(&ctx, send_tx, stop_rx.clone()).await?];
         workers.push(rpc(&ctx, subjects::CHAT_HISTORY, &stop_rx, queries::history).await?);
         workers.push(rpc(&ctx, subjects::CHAT_SYNC, &stop_rx, queries::sync).await?);
@@ -116,18 +120,7 @@ impl Application {
                 })
             })
         };
-        let listener = std::net::TcpListener::bind(settings.common.http_addr)
-            .with_context(|| format!("failed to bind HTTP_ADDR {}", settings.common.http_addr))?;
-        let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
-            App::new().configure(|cfg: &mut web::ServiceConfig| {
-                shared::ops::configure(cfg, readiness.clone())
-            })
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)?
-        .run();
+        let (server, port) = shared::ops::serve(settings.common.http_addr, readiness)?;
         tracing::info!(port, "chat-persistence listening");
         Ok(Self {
             port,
@@ -279,30 +272,16 @@ where
     Req: Message + Default + Send + 'static,
     Rep: Message + Send + 'static,
     F: Fn(Ctx, Req) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Rep> + Send,
+    Fut: Future<Output = Rep> + Send + 'static,
 {
-    let mut sub = ctx.nats.queue_subscribe(ctx.subjects.get(subject), queue::CHAT.into()).await?;
-    let (ctx, mut stop) = (ctx.clone(), stop.clone());
-    let permits = Arc::new(Semaphore::new(HANDLER_CONCURRENCY as usize));
-    Ok(tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                next = sub.next() => {
-                    let Some(msg) = next else { break };
-                    let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                    let ctx = ctx.clone();
-                    tokio::spawn(async move {
-                        let _permit = permit;
-                        // A malformed request decodes as empty and gets the handler's field error.
-                        let req = Req::decode(msg.payload.clone()).unwrap_or_default();
-                        let rep = handler(ctx.clone(), req).await;
-                        shared::nats::respond(&ctx.nats, &msg, &rep).await;
-                    });
-                }
-            }
-        }
-        let _ = sub.unsubscribe().await;
-        let _ = permits.acquire_many(HANDLER_CONCURRENCY).await;
-    }))
+    let c = ctx.clone();
+    Ok(shared::nats::serve_rpc(
+        &ctx.nats,
+        ctx.subjects.get(subject),
+        queue::CHAT,
+        stop.clone(),
+        HANDLER_CONCURRENCY,
+        move |req| handler(c.clone(), req),
+    )
+    .await?)
 }

@@ -11,15 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix_web::{App, HttpServer, dev::Server, web};
-use anyhow::Context;
-use futures_util::StreamExt;
+use actix_web::dev::Server;
 use prost::Message;
 use shared::subjects::{Subjects, queue};
-use tokio::{
-    sync::{Semaphore, watch},
-    task::JoinHandle,
-};
+use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     config::Settings,
@@ -119,18 +114,7 @@ impl Application {
                 })
             })
         };
-        let listener = std::net::TcpListener::bind(settings.common.http_addr)
-            .with_context(|| format!("failed to bind HTTP_ADDR {}", settings.common.http_addr))?;
-        let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
-            App::new().configure(|cfg: &mut web::ServiceConfig| {
-                shared::ops::configure(cfg, readiness.clone())
-            })
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)?
-        .run();
+        let (server, port) = shared::ops::serve(settings.common.http_addr, readiness)?;
         tracing::info!(port, "feed listening");
         Ok(Self {
             port,
@@ -203,34 +187,25 @@ where
     Req: Message + Default + Send + 'static,
     Rep: Message + Send + 'static,
     F: Fn(Ctx, Req) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Rep> + Send,
+    Fut: Future<Output = Rep> + Send + 'static,
 {
-    let mut sub =
-        ctx.nats.queue_subscribe(ctx.subjects.feed_rpc(method), queue::FEED.into()).await?;
-    let (ctx, mut stop) = (ctx.clone(), stop.clone());
-    let permits = Arc::new(Semaphore::new(HANDLER_CONCURRENCY as usize));
-    Ok(tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                next = sub.next() => {
-                    let Some(msg) = next else { break };
-                    let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                    let ctx = ctx.clone();
-                    tokio::spawn(async move {
-                        let _permit = permit;
-                        let started = Instant::now();
-                        // A malformed request decodes as empty and gets the handler's field error.
-                        let req = Req::decode(msg.payload.clone()).unwrap_or_default();
-                        let rep = handler(ctx.clone(), req).await;
-                        shared::nats::respond(&ctx.nats, &msg, &rep).await;
-                        metrics::histogram!("feed_rpc_seconds", "method" => method)
-                            .record(started.elapsed().as_secs_f64());
-                    });
-                }
+    let c = ctx.clone();
+    Ok(shared::nats::serve_rpc(
+        &ctx.nats,
+        ctx.subjects.feed_rpc(method),
+        queue::FEED,
+        stop.clone(),
+        HANDLER_CONCURRENCY,
+        move |req| {
+            let work = handler(c.clone(), req);
+            async move {
+                let started = Instant::now();
+                let rep = work.await;
+                metrics::histogram!("feed_rpc_seconds", "method" => method)
+                    .record(started.elapsed().as_secs_f64());
+                rep
             }
-        }
-        let _ = sub.unsubscribe().await;
-        let _ = permits.acquire_many(HANDLER_CONCURRENCY).await;
-    }))
+        },
+    )
+    .await?)
 }

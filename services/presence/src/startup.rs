@@ -3,14 +3,11 @@
 //! drain NATS).
 use std::{future::Future, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpServer, dev::Server, web};
+use actix_web::dev::Server;
 use anyhow::Context;
 use futures_util::StreamExt;
 use shared::subjects::{self, Subjects, queue};
-use tokio::{
-    sync::{Semaphore, watch},
-    task::JoinHandle,
-};
+use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     announce::Announcer,
@@ -79,18 +76,7 @@ impl Application {
                 })
             })
         };
-        let listener = std::net::TcpListener::bind(settings.common.http_addr)
-            .with_context(|| format!("failed to bind HTTP_ADDR {}", settings.common.http_addr))?;
-        let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
-            App::new().configure(|cfg: &mut web::ServiceConfig| {
-                shared::ops::configure(cfg, readiness.clone())
-            })
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)?
-        .run();
+        let (server, port) = shared::ops::serve(settings.common.http_addr, readiness)?;
         tracing::info!(port, grace_ms = settings.grace.as_millis(), "presence listening");
         Ok(Self {
             port,
@@ -142,8 +128,7 @@ impl Application {
 }
 
 /// Subscribes `subject` in presence's queue group and runs `handler` on each
-/// message, at most `permits` at once; on stop, unsubscribes and waits for
-/// the handlers in flight.
+/// message, at most `permits` at once (see [`shared::nats::serve_queue`]).
 async fn serve<F, Fut>(
     ctx: &Ctx,
     subjects: &Subjects,
@@ -156,31 +141,17 @@ where
     F: Fn(Ctx, async_nats::Message) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let mut sub = ctx
-        .nats
-        .queue_subscribe(subjects.get(subject), queue::PRESENCE.into())
-        .await
-        .with_context(|| format!("failed to subscribe {subject}"))?;
-    let (ctx, mut stop) = (ctx.clone(), stop.clone());
-    let semaphore = Arc::new(Semaphore::new(permits as usize));
-    Ok(tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                next = sub.next() => {
-                    let Some(msg) = next else { break };
-                    let Ok(permit) = semaphore.clone().acquire_owned().await else { break };
-                    let ctx = ctx.clone();
-                    tokio::spawn(async move {
-                        let _permit = permit;
-                        handler(ctx, msg).await;
-                    });
-                }
-            }
-        }
-        let _ = sub.unsubscribe().await;
-        let _ = semaphore.acquire_many(permits).await;
-    }))
+    let c = ctx.clone();
+    shared::nats::serve_queue(
+        &ctx.nats,
+        subjects.get(subject),
+        queue::PRESENCE,
+        stop.clone(),
+        permits,
+        move |msg| handler(c.clone(), msg),
+    )
+    .await
+    .with_context(|| format!("failed to subscribe {subject}"))
 }
 
 /// Every replica keeps its own contact cache, so contact changes are

@@ -78,7 +78,12 @@ pub fn prepare(
 }
 
 /// Commits batches from the queue until it closes.
-pub async fn run_committer(ctx: Ctx, mut rx: mpsc::Receiver<QueuedSend>, batch_max: usize) {
+pub async fn run_committer(
+    ctx: Ctx,
+    mut rx: mpsc::Receiver<QueuedSend>,
+    batch_max: usize,
+    batch_wait: std::time::Duration,
+) {
     let mut batch = Vec::with_capacity(batch_max);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -86,6 +91,15 @@ pub async fn run_committer(ctx: Ctx, mut rx: mpsc::Receiver<QueuedSend>, batch_m
             match rx.try_recv() {
                 Ok(next) => batch.push(next),
                 Err(_) => break,
+            }
+        }
+        if batch.len() < batch_max && !batch_wait.is_zero() {
+            let deadline = tokio::time::Instant::now() + batch_wait;
+            while batch.len() < batch_max {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(next)) => batch.push(next),
+                    _ => break,
+                }
             }
         }
         commit(&ctx, &mut batch).await;
