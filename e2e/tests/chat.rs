@@ -453,6 +453,9 @@ async fn sends_fail_fast_while_chat_persistence_is_down_and_resend_yields_one() 
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     let mut a = WsClient::connect(&sys, 0, alice).await;
     sys.service("chat-persistence").kill().await;
+    let (status, body) =
+        sys.get(0, &format!("/api/messages?user1={alice}&user2={bob}"), alice).await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("unavailable")));
     let started = std::time::Instant::now();
     let e = a.send_message(bob, "while down", "down-1").await;
     assert_eq!(e["type"], "error");
@@ -596,4 +599,84 @@ async fn sigterm_drains_a_gateway_with_1012_and_keeps_every_acknowledged_message
             .unwrap();
         assert_eq!(n, 1, "acknowledged message {id} is in postgresql");
     }
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_and_connections_per_user_are_capped() {
+    let sys = System::builder()
+        .only(&["chat-persistence"])
+        .env("WS_IDLE_TIMEOUT_SECS", "1")
+        .env("WS_PING_INTERVAL_SECS", "1")
+        .env("WS_MAX_CONNECTIONS_PER_USER", "2")
+        .start()
+        .await;
+    let alice = Uuid::now_v7();
+    let _one = WsClient::connect(&sys, 0, alice).await;
+    let mut two = WsClient::connect(&sys, 0, alice).await;
+    let third = WsClient::connect_with(&sys, 0, alice, Some(&sys.token(alice)), None).await;
+    assert_eq!(third.err().map(|r| r.0), Some(429));
+    // A client that neither sends nor answers pings is closed.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(two.expect_close(T).await, Some(1000));
+}
+
+#[tokio::test]
+async fn a_slow_reader_is_closed_with_1013_and_recovers_everything_with_sync() {
+    let sys = System::builder()
+        .only(&["chat-persistence"])
+        .env("WS_OUTBOUND_QUEUE", "8")
+        .env("WS_RATE_PER_SEC", "100000")
+        .env("WS_RATE_BURST", "100000")
+        .start()
+        .await;
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut a = WsClient::connect(&sys, 0, alice).await;
+    let mut slow = WsClient::connect(&sys, 0, bob).await;
+    // Bob reads nothing while Alice sends far more than socket buffers and his queue hold.
+    let big = "z".repeat(15_000);
+    let mut acked = Vec::new();
+    for i in 0..600 {
+        let ack = a.send_message(bob, &big, &format!("s{i}")).await;
+        assert_eq!(ack["type"], "message_ack");
+        acked.push(ack["message"]["id"].as_str().unwrap().to_owned());
+    }
+    let (frames, code) = slow.until_close(Duration::from_secs(20)).await;
+    assert_eq!(code, Some(1013), "the slow reader is told to come back later");
+    let got: Vec<String> = frames
+        .iter()
+        .filter(|v| v["type"] == "private_message")
+        .map(|v| v["message"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(got.len() < acked.len(), "the connection was cut before the end");
+    // Reconnect, take the pending drain, then sync after the last id seen.
+    let mut again = WsClient::connect(&sys, 0, bob).await;
+    let mut seen: std::collections::HashSet<String> = got.iter().cloned().collect();
+    // Replies are cut to fit one NATS message: sync again from the newest id until nothing new.
+    let mut after = got.last().cloned().unwrap_or_else(|| acked[0].clone());
+    for v in again.drain(Duration::from_secs(1)).await {
+        if v["type"] == "private_message" {
+            seen.insert(v["message"]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    loop {
+        again.send_json(json!({"type": "sync", "after": after})).await;
+        let page: Vec<String> = again
+            .drain(Duration::from_secs(1))
+            .await
+            .iter()
+            .filter(|v| v["type"] == "private_message")
+            .map(|v| v["message"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        let Some(last) = page.iter().max().cloned() else { break };
+        if last <= after {
+            break;
+        }
+        seen.extend(page);
+        after = last;
+    }
+    if got.is_empty() {
+        seen.insert(acked[0].clone());
+    }
+    let missing: Vec<usize> = (0..acked.len()).filter(|i| !seen.contains(&acked[*i])).collect();
+    assert!(missing.is_empty(), "got {} live, missing indexes {missing:?}", got.len());
 }

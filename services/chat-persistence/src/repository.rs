@@ -175,6 +175,25 @@ pub async fn undelivered(
     sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(receiver).bind(limit).fetch_all(pool).await
 }
 
+/// A receiver's undelivered messages after an id, oldest first.
+pub async fn undelivered_after(
+    pool: &PgPool,
+    receiver: Uuid,
+    after: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<StoredMessage>> {
+    let sql = format!(
+        "select {COLUMNS} from message where receiver_id = $1 and delivered_at is null \
+         and message_id > $2 order by message_id limit $3"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(receiver)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
 /// How many undelivered messages a receiver has.
 pub async fn undelivered_count(pool: &PgPool, receiver: Uuid) -> sqlx::Result<i64> {
     sqlx::query_scalar(

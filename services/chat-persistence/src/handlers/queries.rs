@@ -30,8 +30,23 @@ fn limit(value: u32, default: u32, max: u32) -> i64 {
     i64::from(if value == 0 { default } else { value.min(max) })
 }
 
+/// Room left in a NATS message for everything but the listed messages.
+const REPLY_MARGIN: usize = 64 * 1024;
+
+/// Builds a list reply, cut (keeping order) so that it fits in one NATS
+/// message; the caller asks again after the last id it got.
 fn messages(ctx: &Ctx, rows: &[repository::StoredMessage]) -> MessagesReply {
-    let messages = rows.iter().map(|r| ctx.open(r)).collect();
+    let budget = ctx.nats.max_payload().saturating_sub(REPLY_MARGIN);
+    let mut size = 0;
+    let mut messages = Vec::with_capacity(rows.len());
+    for r in rows {
+        let m = ctx.open(r);
+        size += m.encoded_len() + 8;
+        if size > budget && !messages.is_empty() {
+            break;
+        }
+        messages.push(m);
+    }
     MessagesReply { result: Some(messages_reply::Result::Messages(MessageList { messages })) }
 }
 
@@ -86,6 +101,13 @@ pub async fn pending(ctx: Ctx, req: PendingRequest) -> MessagesReply {
         return messages_error(ErrorReply::invalid("user_id", "bad user id"));
     };
     let limit = limit(req.limit, 500, 1000);
+    if let Some(after) = uuid_from(&req.after) {
+        // A later page of a drain: PostgreSQL's partial index answers it directly.
+        return match repository::undelivered_after(&ctx.pool, user, after, limit).await {
+            Ok(rows) => messages(&ctx, &rows),
+            Err(e) => messages_error(unavailable(&e)),
+        };
+    }
     let rows = match ctx.pending.ids(user, limit).await {
         Some(ids) if ids.is_empty() => Ok(Vec::new()),
         Some(ids) => {
@@ -174,16 +196,24 @@ pub async fn conversations(ctx: Ctx, req: ConversationsRequest) -> Conversations
     .await;
     ConversationsReply {
         result: Some(match rows {
-            Ok(rows) => conversations_reply::Result::Conversations(ConversationList {
-                conversations: rows
-                    .iter()
-                    .map(|r| Conversation {
+            Ok(rows) => {
+                let budget = ctx.nats.max_payload().saturating_sub(REPLY_MARGIN);
+                let mut size = 0;
+                let mut conversations = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let c = Conversation {
                         partner_id: uuid_bytes(r.partner_id),
                         last_message: Some(ctx.open(&r.last)),
                         unread_count: u64::try_from(r.unread_count).unwrap_or_default(),
-                    })
-                    .collect(),
-            }),
+                    };
+                    size += c.encoded_len() + 8;
+                    if size > budget && !conversations.is_empty() {
+                        break;
+                    }
+                    conversations.push(c);
+                }
+                conversations_reply::Result::Conversations(ConversationList { conversations })
+            }
             Err(e) => conversations_reply::Result::Error(unavailable(&e)),
         }),
     }

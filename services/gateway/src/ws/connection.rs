@@ -43,8 +43,10 @@ const MAX_CONTENT_BYTES: usize = 16 * 1024;
 const MAX_SIZE_STRIKES: u32 = 3;
 /// Consecutive rate-limited frames before closing with 1008.
 const MAX_RATE_STRIKES: u32 = 20;
-/// The most pending messages written on connect (the rest: `sync`).
-const PENDING_PAGE: u32 = 1000;
+/// Pending messages asked for per request on connect (replies are also cut to fit NATS).
+const PENDING_PAGE: u32 = 500;
+/// The most pending messages written on connect (the rest come with `sync`).
+const PENDING_MAX: usize = 10_000;
 
 type Work = Pin<Box<dyn Future<Output = Vec<Outbound>>>>;
 
@@ -137,40 +139,41 @@ impl Conn {
         self.seen.push_back(id);
     }
 
-    /// Writes the user's pending messages (oldest first), then confirms them.
+    /// Writes the user's pending messages (oldest first), page by page, and
+    /// confirms each page once written.
     async fn drain_pending(&mut self) {
-        let req = PendingRequest { user_id: uuid_bytes(self.user), limit: PENDING_PAGE };
-        let reply: Result<MessagesReply, _> = shared::nats::request(
-            &self.state.nats,
-            self.state.subjects.get(subjects::CHAT_PENDING),
-            &req,
-        )
-        .await;
-        let Ok(MessagesReply { result: Some(messages_reply::Result::Messages(list)) }) = reply
-        else {
-            // They stay pending and come on the next connect (or with `sync`).
-            tracing::debug!(reply = ?reply.err(), "pending drain unavailable");
-            return;
-        };
-        let mut drained = HashSet::with_capacity(list.messages.len());
-        let mut ids = Vec::with_capacity(list.messages.len());
-        for m in &list.messages {
-            if !self.write(&frames::private_message(m)).await {
-                break;
+        let mut drained = HashSet::new();
+        let mut after = bytes::Bytes::new();
+        while drained.len() < PENDING_MAX {
+            let req = PendingRequest { user_id: uuid_bytes(self.user), limit: PENDING_PAGE, after };
+            let subject = self.state.subjects.get(subjects::CHAT_PENDING);
+            let reply: Result<MessagesReply, _> =
+                shared::nats::request(&self.state.nats, subject, &req).await;
+            let list = match reply {
+                Ok(MessagesReply { result: Some(messages_reply::Result::Messages(list)) }) => list,
+                other => {
+                    // They stay pending: the next connect (or `sync`) brings them.
+                    tracing::debug!(reply = ?other.err(), "pending drain unavailable");
+                    break;
+                }
+            };
+            let Some(last) = list.messages.last().map(|m| m.id.clone()) else { break };
+            let mut ids = Vec::with_capacity(list.messages.len());
+            for m in &list.messages {
+                if !self.write(&frames::private_message(m)).await {
+                    return;
+                }
+                if let Some(id) = uuid_from(&m.id) {
+                    drained.insert(id.as_u128());
+                }
+                ids.push(m.id.clone());
             }
-            if let Some(id) = uuid_from(&m.id) {
-                drained.insert(id.as_u128());
-            }
-            ids.push(m.id.clone());
-        }
-        if !ids.is_empty() {
             let notice = DeliveredNotice { user_id: uuid_bytes(self.user), message_ids: ids };
-            shared::nats::publish(
-                &self.state.nats,
-                self.state.subjects.get(subjects::CHAT_DELIVERED),
-                &notice,
-            )
-            .await;
+            let subject = self.state.subjects.get(subjects::CHAT_DELIVERED);
+            shared::nats::publish(&self.state.nats, subject, &notice).await;
+            after = last;
+        }
+        if !drained.is_empty() {
             self.drained = Some(drained);
         }
     }
