@@ -680,3 +680,27 @@ async fn a_slow_reader_is_closed_with_1013_and_recovers_everything_with_sync() {
     let missing: Vec<usize> = (0..acked.len()).filter(|i| !seen.contains(&acked[*i])).collect();
     assert!(missing.is_empty(), "got {} live, missing indexes {missing:?}", got.len());
 }
+
+#[tokio::test]
+async fn pages_of_large_messages_are_complete() {
+    let sys = System::builder()
+        .only(&["chat-persistence"])
+        .env("WS_RATE_PER_SEC", "100000")
+        .env("WS_RATE_BURST", "100000")
+        .start()
+        .await;
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut a = WsClient::connect(&sys, 0, alice).await;
+    let big = "é".repeat(8_000); // 16 000 bytes: 100 of them are over 1 MB
+    for i in 0..100 {
+        assert_eq!(a.send_message(bob, &big, &format!("L{i}")).await["type"], "message_ack");
+    }
+    let (s, body) =
+        sys.get(0, &format!("/api/messages?user1={alice}&user2={bob}&limit=100"), bob).await;
+    assert_eq!(s, 200);
+    assert_eq!(body.as_array().unwrap().len(), 100, "a full page, however large");
+    // All 100 pending messages arrive on connect, though no single reply can carry them.
+    let mut b = WsClient::connect(&sys, 0, bob).await;
+    let got = b.drain(Duration::from_secs(3)).await;
+    assert_eq!(got.iter().filter(|v| v["type"] == "private_message").count(), 100);
+}

@@ -150,3 +150,23 @@ where
     })
     .await
 }
+
+/// Room left in a reply for everything but its list.
+const REPLY_MARGIN: usize = 64 * 1024;
+
+/// Collects list items (keeping order) while they fit in one reply on this
+/// connection (its server's `max_payload` less a margin); at least one item
+/// is kept. Callers page on from the last item returned.
+pub fn fit_reply<T: Message>(client: &Client, items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let budget = client.max_payload().saturating_sub(REPLY_MARGIN);
+    let mut size = 0;
+    let mut out = Vec::new();
+    for item in items {
+        size += item.encoded_len() + 8;
+        if size > budget && !out.is_empty() {
+            break;
+        }
+        out.push(item);
+    }
+    out
+}

@@ -30,23 +30,10 @@ fn limit(value: u32, default: u32, max: u32) -> i64 {
     i64::from(if value == 0 { default } else { value.min(max) })
 }
 
-/// Room left in a NATS message for everything but the listed messages.
-const REPLY_MARGIN: usize = 64 * 1024;
-
-/// Builds a list reply, cut (keeping order) so that it fits in one NATS
-/// message; the caller asks again after the last id it got.
+/// Builds a list reply, cut (keeping order) to fit one NATS message; the
+/// caller asks again after the last id it got.
 fn messages(ctx: &Ctx, rows: &[repository::StoredMessage]) -> MessagesReply {
-    let budget = ctx.nats.max_payload().saturating_sub(REPLY_MARGIN);
-    let mut size = 0;
-    let mut messages = Vec::with_capacity(rows.len());
-    for r in rows {
-        let m = ctx.open(r);
-        size += m.encoded_len() + 8;
-        if size > budget && !messages.is_empty() {
-            break;
-        }
-        messages.push(m);
-    }
+    let messages = shared::nats::fit_reply(&ctx.nats, rows.iter().map(|r| ctx.open(r)));
     MessagesReply { result: Some(messages_reply::Result::Messages(MessageList { messages })) }
 }
 
@@ -197,21 +184,14 @@ pub async fn conversations(ctx: Ctx, req: ConversationsRequest) -> Conversations
     ConversationsReply {
         result: Some(match rows {
             Ok(rows) => {
-                let budget = ctx.nats.max_payload().saturating_sub(REPLY_MARGIN);
-                let mut size = 0;
-                let mut conversations = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    let c = Conversation {
+                let conversations = shared::nats::fit_reply(
+                    &ctx.nats,
+                    rows.iter().map(|r| Conversation {
                         partner_id: uuid_bytes(r.partner_id),
                         last_message: Some(ctx.open(&r.last)),
                         unread_count: u64::try_from(r.unread_count).unwrap_or_default(),
-                    };
-                    size += c.encoded_len() + 8;
-                    if size > budget && !conversations.is_empty() {
-                        break;
-                    }
-                    conversations.push(c);
-                }
+                    }),
+                );
                 conversations_reply::Result::Conversations(ConversationList { conversations })
             }
             Err(e) => conversations_reply::Result::Error(unavailable(&e)),

@@ -18,12 +18,12 @@ use crate::{
     validate,
 };
 
-fn posts(rows: Result<Vec<PostRow>, ErrorReply>) -> PostsReply {
+fn posts(ctx: &Ctx, rows: Result<Vec<PostRow>, ErrorReply>) -> PostsReply {
     PostsReply {
         result: Some(match rows {
-            Ok(rows) => {
-                posts_reply::Result::Posts(PostList { posts: rows.iter().map(post).collect() })
-            }
+            Ok(rows) => posts_reply::Result::Posts(PostList {
+                posts: shared::nats::fit_reply(&ctx.nats, rows.iter().map(post)),
+            }),
             Err(e) => posts_reply::Result::Error(e),
         }),
     }
@@ -139,22 +139,22 @@ async fn delete(ctx: &Ctx, req: PostAction) -> Result<(), ErrorReply> {
 pub async fn timeline(ctx: Ctx, req: PageRequest) -> PostsReply {
     let user = match id("user_id", &req.user_id) {
         Ok(u) => u,
-        Err(e) => return posts(Err(e)),
+        Err(e) => return posts(&ctx, Err(e)),
     };
     let limit = limit(req.limit, 20, 100) as usize;
     let offset = req.offset as usize;
-    posts(ctx.timelines.page(user, limit, offset).await.map_err(|e| unavailable(&e)))
+    posts(&ctx, ctx.timelines.page(user, limit, offset).await.map_err(|e| unavailable(&e)))
 }
 
 /// `user_posts`: one author's posts, newest first.
 pub async fn user_posts(ctx: Ctx, req: PageRequest) -> PostsReply {
     let user = match id("user_id", &req.user_id) {
         Ok(u) => u,
-        Err(e) => return posts(Err(e)),
+        Err(e) => return posts(&ctx, Err(e)),
     };
     let rows =
         repository::user_posts(&ctx.pool, user, limit(req.limit, 20, 100), i64::from(req.offset))
             .await
             .map_err(|e| unavailable(&e));
-    posts(rows)
+    posts(&ctx, rows)
 }

@@ -130,5 +130,5 @@ async fn list(ctx: &Ctx, req: CommentsRequest) -> Result<CommentList, ErrorReply
     {
         return Err(post_not_found());
     }
-    Ok(CommentList { comments: rows.iter().map(comment).collect() })
+    Ok(CommentList { comments: shared::nats::fit_reply(&ctx.nats, rows.iter().map(comment)) })
 }

@@ -13,7 +13,9 @@ use crate::repository;
 /// `top_posts`: the most liked posts.
 pub async fn top_posts(ctx: Ctx, req: TopPostsRequest) -> PostsReply {
     let result = match repository::top_posts(&ctx.pool, limit(req.limit, 10, 100)).await {
-        Ok(rows) => posts_reply::Result::Posts(PostList { posts: rows.iter().map(post).collect() }),
+        Ok(rows) => posts_reply::Result::Posts(PostList {
+            posts: shared::nats::fit_reply(&ctx.nats, rows.iter().map(post)),
+        }),
         Err(e) => posts_reply::Result::Error(unavailable(&e)),
     };
     PostsReply { result: Some(result) }

@@ -53,22 +53,24 @@ async fn history(
             message: "you can only read your own conversations".into(),
         });
     }
-    let req = HistoryRequest {
-        caller_id: uuid_bytes(user.0),
-        user1: uuid_bytes(user1),
-        user2: uuid_bytes(user2),
-        limit,
-        offset,
-    };
-    let reply: MessagesReply = state.rpc(subjects::CHAT_HISTORY, &req).await?;
-    match remote(reply.result)? {
-        messages_reply::Result::Messages(list) => {
-            let body: Vec<MessageJson<'_>> =
-                list.messages.iter().map(MessageJson::from_proto).collect();
-            Ok(HttpResponse::Ok().json(body))
+    let state = &state;
+    let messages = super::in_chunks(limit, offset, |limit, offset| async move {
+        let req = HistoryRequest {
+            caller_id: uuid_bytes(user.0),
+            user1: uuid_bytes(user1),
+            user2: uuid_bytes(user2),
+            limit,
+            offset,
+        };
+        let reply: MessagesReply = state.rpc(subjects::CHAT_HISTORY, &req).await?;
+        match remote(reply.result)? {
+            messages_reply::Result::Messages(list) => Ok(list.messages),
+            messages_reply::Result::Error(e) => Err(ApiError::from(e)),
         }
-        messages_reply::Result::Error(e) => Err(e.into()),
-    }
+    })
+    .await?;
+    let body: Vec<MessageJson<'_>> = messages.iter().map(MessageJson::from_proto).collect();
+    Ok(HttpResponse::Ok().json(body))
 }
 
 async fn pending_count(

@@ -147,9 +147,25 @@ async fn create_post(user: AuthUser, body: web::Json<Value>, state: web::Data<Ap
     }
 }
 
+/// A page of posts, asked of feed in chunks that always fit one NATS message.
+async fn posts_page(state: &AppState, method: &str, req: PageRequest) -> Reply {
+    let posts = super::in_chunks(req.limit, req.offset, |limit, offset| {
+        let chunk = PageRequest { limit, offset, ..req.clone() };
+        async move {
+            let reply: PostsReply = state.feed_rpc(method, &chunk).await?;
+            match remote(reply.result)? {
+                posts_reply::Result::Posts(l) => Ok(l.posts),
+                posts_reply::Result::Error(e) => Err(feed_error(e)),
+            }
+        }
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(posts.iter().map(post_json).collect::<Vec<_>>()))
+}
+
 async fn timeline(user: AuthUser, q: web::Query<Page>, state: web::Data<AppState>) -> Reply {
     let req = page_request(user.0, user.0, &q, 20)?;
-    posts_json(state.feed_rpc("timeline", &req).await?)
+    posts_page(&state, "timeline", req).await
 }
 
 async fn user_posts(
@@ -159,7 +175,7 @@ async fn user_posts(
     state: web::Data<AppState>,
 ) -> Reply {
     let req = page_request(parse_id("user_id", &path)?, user.0, &q, 20)?;
-    posts_json(state.feed_rpc("user_posts", &req).await?)
+    posts_page(&state, "user_posts", req).await
 }
 
 fn action(user: AuthUser, path: &str) -> Result<PostAction, ApiError> {
@@ -222,14 +238,17 @@ async fn comments(
 ) -> Reply {
     let post_id = parse_id("post_id", &path)?;
     let (limit, offset) = q.parse(50)?;
-    let req = CommentsRequest { post_id: uuid_bytes(post_id), limit, offset };
-    let reply: CommentsReply = state.feed_rpc("comments", &req).await?;
-    match remote(reply.result)? {
-        comments_reply::Result::Comments(l) => {
-            Ok(HttpResponse::Ok().json(l.comments.iter().map(comment_json).collect::<Vec<_>>()))
+    let state = &state;
+    let comments = super::in_chunks(limit, offset, |limit, offset| async move {
+        let req = CommentsRequest { post_id: uuid_bytes(post_id), limit, offset };
+        let reply: CommentsReply = state.feed_rpc("comments", &req).await?;
+        match remote(reply.result)? {
+            comments_reply::Result::Comments(l) => Ok(l.comments),
+            comments_reply::Result::Error(e) => Err(feed_error(e)),
         }
-        comments_reply::Result::Error(e) => Err(feed_error(e)),
-    }
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(comments.iter().map(comment_json).collect::<Vec<_>>()))
 }
 
 async fn follow_call(user: AuthUser, path: &str, state: &AppState, method: &str) -> Reply {

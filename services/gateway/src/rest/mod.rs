@@ -47,6 +47,35 @@ pub fn parse_id(field: &'static str, s: &str) -> Result<uuid::Uuid, crate::error
         .map_err(|_| crate::error::ApiError::invalid(field, format!("{field} must be a UUID")))
 }
 
+/// Items per backend request for lists whose items can be large (a post or a
+/// comment up to 5000 characters, a message up to 16 KiB): 25 of them stay
+/// well under NATS's default 1 MB message, so a page is never cut short.
+pub const CHUNK: u32 = 25;
+
+/// Fetches `limit` items from `offset` in requests of at most [`CHUNK`],
+/// stopping early at the end of the list.
+pub async fn in_chunks<T, F, Fut>(
+    limit: u32,
+    offset: u32,
+    mut fetch: F,
+) -> Result<Vec<T>, crate::error::ApiError>
+where
+    F: FnMut(u32, u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, crate::error::ApiError>>,
+{
+    let mut out = Vec::with_capacity(limit as usize);
+    while (out.len() as u32) < limit {
+        let want = CHUNK.min(limit - out.len() as u32);
+        let got = fetch(want, offset + out.len() as u32).await?;
+        let n = got.len() as u32;
+        out.extend(got);
+        if n < want {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// Registers every `/api` route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     chat::configure(cfg);
