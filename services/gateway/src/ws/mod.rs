@@ -11,6 +11,7 @@ use crate::{auth::ws_token, error::ApiError, state::AppState};
 pub mod connection;
 pub mod delivery;
 pub mod frames;
+mod inbound;
 
 /// Upgrades an authenticated, authorized request to a WebSocket.
 pub async fn handshake(

@@ -1,0 +1,299 @@
+//! Client frames: parsing, validation, rate limiting, and what each frame
+//! type does (sends and receipts go to chat-persistence as in-flight work;
+//! typing is published straight to the receiver's subject).
+use actix_ws::CloseCode;
+use futures_util::stream::FuturesOrdered;
+use shared::{
+    ids::{micros, new_id, uuid_bytes},
+    proto::{
+        chat::v1::{
+            MessagesReply, ReadReply, ReadRequest, SendReply, SendRequest, SyncRequest,
+            messages_reply, read_reply, send_reply,
+        },
+        common::v1::ErrorReply,
+        gateway::v1::{Typing, UserEvent, user_event},
+    },
+    subjects,
+};
+use std::time::Instant;
+use uuid::Uuid;
+
+use super::{
+    connection::{Conn, Flow, MAX_CONTENT_BYTES, MAX_RATE_STRIKES, MAX_SIZE_STRIKES, Work, close},
+    frames,
+};
+use crate::registry::Outbound;
+
+impl Conn {
+    pub(super) async fn on_text(
+        &mut self,
+        text: &str,
+        in_flight: &mut FuturesOrdered<Work>,
+    ) -> Flow {
+        if text.len() > self.state.settings.max_frame_bytes {
+            self.size_strikes += 1;
+            if self.size_strikes >= MAX_SIZE_STRIKES {
+                let _ = self
+                    .write(&frames::error(
+                        "too_large",
+                        "frames keep exceeding the size limit",
+                        None,
+                    ))
+                    .await;
+                return close(CloseCode::Size, "frame too large");
+            }
+            return self
+                .reply(frames::error("too_large", "frame exceeds the size limit", None))
+                .await;
+        }
+        self.size_strikes = 0;
+        let frame: frames::RawFrame<'_> = match serde_json::from_str(text) {
+            Ok(f) => f,
+            Err(_) => {
+                return self
+                    .reply(frames::error("invalid_json", "frame is not a JSON object", None))
+                    .await;
+            }
+        };
+        let Some(kind) = frame.kind.as_deref() else {
+            return self.reply(frames::error("missing_field", "type is required", None)).await;
+        };
+        if kind == "ping" {
+            return self.reply(frames::pong()).await;
+        }
+        if !matches!(kind, "private_message" | "typing" | "read_receipt" | "sync") {
+            return self
+                .reply(frames::error("unknown_type", &format!("unknown type {kind:?}"), None))
+                .await;
+        }
+        if self.state.limiter.check_key(&self.user).is_err() {
+            self.rate_strikes += 1;
+            metrics::counter!("gateway_rate_limited_total").increment(1);
+            if self.rate_strikes >= MAX_RATE_STRIKES {
+                let _ = self
+                    .write(&frames::error("rate_limited", "rate limit exceeded repeatedly", None))
+                    .await;
+                return close(CloseCode::Policy, "rate limit exceeded");
+            }
+            let cmid = match &frame.client_msg_id {
+                Some(serde_json::Value::String(c)) => Some(c.as_str()),
+                _ => None,
+            };
+            return self
+                .reply(frames::error("rate_limited", "slow down: frame dropped", cmid))
+                .await;
+        }
+        self.rate_strikes = 0;
+        match kind {
+            "private_message" => self.on_private_message(frame, in_flight).await,
+            "typing" => self.on_typing(frame).await,
+            "read_receipt" => self.on_read_receipt(frame, in_flight).await,
+            _ => self.on_sync(frame, in_flight).await,
+        }
+    }
+
+    async fn on_private_message(
+        &mut self,
+        f: frames::RawFrame<'_>,
+        in_flight: &mut FuturesOrdered<Work>,
+    ) -> Flow {
+        let cmid = match &f.client_msg_id {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) if !s.is_empty() && s.chars().count() <= 64 => {
+                Some(s.clone())
+            }
+            Some(_) => {
+                return self
+                    .reply(frames::error(
+                        "invalid_argument",
+                        "client_msg_id must be a string of 1 to 64 characters",
+                        None,
+                    ))
+                    .await;
+            }
+        };
+        let c = cmid.as_deref();
+        let receiver = match f.receiver_id.as_deref().map(Uuid::parse_str) {
+            None => {
+                return self
+                    .reply(frames::error("missing_field", "receiver_id is required", c))
+                    .await;
+            }
+            Some(Err(_)) => {
+                return self
+                    .reply(frames::error("invalid_uuid", "receiver_id must be a UUID", c))
+                    .await;
+            }
+            Some(Ok(r)) => r,
+        };
+        let Some(content) = f.content.as_deref() else {
+            return self.reply(frames::error("missing_field", "content is required", c)).await;
+        };
+        if content.trim().is_empty() {
+            return self
+                .reply(frames::error("empty_content", "content must not be empty", c))
+                .await;
+        }
+        if content.len() > MAX_CONTENT_BYTES {
+            return self.reply(frames::error("too_large", "content exceeds 16 KiB", c)).await;
+        }
+        let message_type = match f.message_type.as_deref() {
+            None => shared::proto::chat::v1::MessageType::Text,
+            Some(t) => match frames::parse_message_type(t) {
+                Some(t) => t,
+                None => {
+                    return self
+                        .reply(frames::error(
+                            "invalid_argument",
+                            "message_type must be text, image, video, audio or file",
+                            c,
+                        ))
+                        .await;
+                }
+            },
+        };
+        if receiver == self.user {
+            return self
+                .reply(frames::error("invalid_argument", "cannot send a message to yourself", c))
+                .await;
+        }
+        let id = new_id();
+        // The echo of this message to the sender's devices must not come back here.
+        self.remember(id.as_u128());
+        let req = SendRequest {
+            id: uuid_bytes(id),
+            sender_id: uuid_bytes(self.user),
+            receiver_id: uuid_bytes(receiver),
+            content: content.to_owned(),
+            client_msg_id: cmid.clone().unwrap_or_default(),
+            message_type: message_type as i32,
+            timestamp_micros: micros(chrono::Utc::now()),
+        };
+        let state = self.state.clone();
+        metrics::counter!("gateway_messages_in_total").increment(1);
+        in_flight.push_back(Box::pin(async move {
+            let started = Instant::now();
+            let reply: Result<SendReply, _> =
+                shared::nats::request(&state.nats, state.subjects.get(subjects::CHAT_SEND), &req)
+                    .await;
+            metrics::histogram!("gateway_send_seconds").record(started.elapsed().as_secs_f64());
+            let c = cmid.as_deref();
+            vec![match reply {
+                Ok(SendReply { result: Some(send_reply::Result::Message(m)), duplicate }) => {
+                    frames::message_ack(c, &m, duplicate)
+                }
+                Ok(SendReply { result: Some(send_reply::Result::Error(e)), .. }) => {
+                    remote_error(&e, c)
+                }
+                Ok(SendReply { result: None, .. }) => frames::error(
+                    "unavailable",
+                    "message not stored; resend with the same client_msg_id",
+                    c,
+                ),
+                Err(_) => frames::error(
+                    "unavailable",
+                    "message not stored; resend with the same client_msg_id",
+                    c,
+                ),
+            }]
+        }));
+        Flow::Continue
+    }
+
+    async fn on_typing(&mut self, f: frames::RawFrame<'_>) -> Flow {
+        let receiver = match f.receiver_id.as_deref().map(Uuid::parse_str) {
+            None => {
+                return self
+                    .reply(frames::error("missing_field", "receiver_id is required", None))
+                    .await;
+            }
+            Some(Err(_)) => {
+                return self
+                    .reply(frames::error("invalid_uuid", "receiver_id must be a UUID", None))
+                    .await;
+            }
+            Some(Ok(r)) => r,
+        };
+        let event = UserEvent {
+            event: Some(user_event::Event::Typing(Typing { user_id: uuid_bytes(self.user) })),
+        };
+        shared::nats::publish(&self.state.nats, self.state.subjects.deliver(receiver), &event)
+            .await;
+        Flow::Continue
+    }
+
+    async fn on_read_receipt(
+        &mut self,
+        f: frames::RawFrame<'_>,
+        in_flight: &mut FuturesOrdered<Work>,
+    ) -> Flow {
+        let message = match f.message_id.as_deref().map(Uuid::parse_str) {
+            None => {
+                return self
+                    .reply(frames::error("missing_field", "message_id is required", None))
+                    .await;
+            }
+            Some(Err(_)) => {
+                return self
+                    .reply(frames::error("invalid_uuid", "message_id must be a UUID", None))
+                    .await;
+            }
+            Some(Ok(m)) => m,
+        };
+        let req = ReadRequest { reader_id: uuid_bytes(self.user), message_id: uuid_bytes(message) };
+        let state = self.state.clone();
+        in_flight.push_back(Box::pin(async move {
+            let reply: Result<ReadReply, _> =
+                shared::nats::request(&state.nats, state.subjects.get(subjects::CHAT_READ), &req)
+                    .await;
+            match reply {
+                Ok(ReadReply { result: Some(read_reply::Result::Receipt(_)) }) => vec![],
+                Ok(ReadReply { result: Some(read_reply::Result::Error(e)) }) => {
+                    vec![remote_error(&e, None)]
+                }
+                _ => vec![frames::error("unavailable", "read receipt not stored; retry", None)],
+            }
+        }));
+        Flow::Continue
+    }
+
+    async fn on_sync(
+        &mut self,
+        f: frames::RawFrame<'_>,
+        in_flight: &mut FuturesOrdered<Work>,
+    ) -> Flow {
+        let after = match f.after.as_deref().map(Uuid::parse_str) {
+            None => {
+                return self.reply(frames::error("missing_field", "after is required", None)).await;
+            }
+            Some(Err(_)) => {
+                return self
+                    .reply(frames::error("invalid_uuid", "after must be a message id", None))
+                    .await;
+            }
+            Some(Ok(a)) => a,
+        };
+        let req =
+            SyncRequest { user_id: uuid_bytes(self.user), after: uuid_bytes(after), limit: 1000 };
+        let state = self.state.clone();
+        in_flight.push_back(Box::pin(async move {
+            let reply: Result<MessagesReply, _> =
+                shared::nats::request(&state.nats, state.subjects.get(subjects::CHAT_SYNC), &req)
+                    .await;
+            match reply {
+                Ok(MessagesReply { result: Some(messages_reply::Result::Messages(list)) }) => {
+                    list.messages.iter().map(frames::private_message).collect()
+                }
+                Ok(MessagesReply { result: Some(messages_reply::Result::Error(e)) }) => {
+                    vec![remote_error(&e, None)]
+                }
+                _ => vec![frames::error("unavailable", "sync failed; retry", None)],
+            }
+        }));
+        Flow::Continue
+    }
+}
+
+fn remote_error(e: &ErrorReply, client_msg_id: Option<&str>) -> Outbound {
+    frames::error(e.error_code().wire_name(), &e.message, client_msg_id)
+}
