@@ -704,3 +704,31 @@ async fn pages_of_large_messages_are_complete() {
     let got = b.drain(Duration::from_secs(3)).await;
     assert_eq!(got.iter().filter(|v| v["type"] == "private_message").count(), 100);
 }
+
+#[tokio::test]
+async fn rest_requests_over_the_rate_get_429_with_retry_after() {
+    let sys = System::builder()
+        .only(&["chat-persistence"])
+        .env("API_RATE_PER_SEC", "1")
+        .env("API_RATE_BURST", "2")
+        .start()
+        .await;
+    let alice = Uuid::now_v7();
+    let url = format!("{}/api/messages/pending", sys.gateway(0));
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..3 {
+        let r = sys.http().get(&url).bearer_auth(sys.token(alice)).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["code"], "rate_limited");
+        }
+    }
+    assert_eq!(statuses, vec![200, 200, 429]);
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+    // Another user is not affected.
+    let (s, _) = sys.get(0, "/api/messages/pending", Uuid::now_v7()).await;
+    assert_eq!(s, 200);
+}

@@ -50,6 +50,8 @@ pub const SERVICE_ENV_VARS: &[(&str, &[&str])] = &[
             "WS_PING_INTERVAL_SECS",
             "WS_RATE_PER_SEC",
             "WS_RATE_BURST",
+            "API_RATE_PER_SEC",
+            "API_RATE_BURST",
             "WS_MAX_CONNECTIONS_PER_USER",
             "WS_OUTBOUND_QUEUE",
             "PRESENCE_HEARTBEAT_SECS",

@@ -42,7 +42,15 @@ impl FromRequest for AuthUser {
             bearer(req)
                 .ok_or(ApiError::Unauthorized)
                 .and_then(|t| state.verifier.verify(t).map_err(|_| ApiError::Unauthorized))
-                .map(AuthUser),
+                .and_then(|user| match state.api_limiter.check_key(&user) {
+                    Ok(()) => Ok(AuthUser(user)),
+                    Err(not_until) => {
+                        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                            &governor::clock::DefaultClock::default(),
+                        ));
+                        Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 })
+                    }
+                }),
         )
     }
 }

@@ -24,6 +24,10 @@ pub struct Settings {
     pub rate_per_sec: u32,
     /// Burst of frames per user (`WS_RATE_BURST`).
     pub rate_burst: u32,
+    /// Sustained REST requests per second per user (`API_RATE_PER_SEC`).
+    pub api_rate_per_sec: u32,
+    /// Burst of REST requests per user (`API_RATE_BURST`).
+    pub api_rate_burst: u32,
     /// Most connections one user may hold on this instance (`WS_MAX_CONNECTIONS_PER_USER`).
     pub max_connections_per_user: usize,
     /// Outbound queue length per connection (`WS_OUTBOUND_QUEUE`).
@@ -62,6 +66,8 @@ impl Settings {
             ping_interval: Duration::from_secs(config::positive("WS_PING_INTERVAL_SECS", 20)?),
             rate_per_sec: small("WS_RATE_PER_SEC", 20)?,
             rate_burst: small("WS_RATE_BURST", 40)?,
+            api_rate_per_sec: small("API_RATE_PER_SEC", 50)?,
+            api_rate_burst: small("API_RATE_BURST", 100)?,
             max_connections_per_user: small("WS_MAX_CONNECTIONS_PER_USER", 8)? as usize,
             outbound_queue: small("WS_OUTBOUND_QUEUE", 256)?.max(8) as usize,
             presence_heartbeat: Duration::from_secs(config::positive(

@@ -28,6 +28,12 @@ pub enum ApiError {
         /// Its message.
         message: String,
     },
+    /// Too many requests from this user.
+    #[error("too many requests, slow down")]
+    RateLimited {
+        /// Seconds until a request will be accepted again.
+        retry_after_secs: u64,
+    },
     /// A backend did not answer (no responders or timeout).
     #[error("service unavailable, retry later")]
     Unavailable,
@@ -59,6 +65,7 @@ impl ApiError {
             Self::Validation { .. } => "invalid_argument",
             Self::Unauthorized => "unauthorized",
             Self::Remote { code, .. } => code.wire_name(),
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Unexpected(_) => "internal",
         }
@@ -93,6 +100,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Remote { code, .. } => StatusCode::from_u16(code.http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -113,6 +121,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status_code());
         if matches!(self, Self::Unavailable | Self::Remote { code: ErrorCode::Unavailable, .. }) {
             resp.insert_header(("Retry-After", "1"));
+        }
+        if let Self::RateLimited { retry_after_secs } = self {
+            resp.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         resp.json(body)
     }

@@ -22,6 +22,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Per-user frame rate limiter (shared by a user's connections here).
     pub limiter: DefaultKeyedRateLimiter<Uuid>,
+    /// Per-user REST request rate limiter.
+    pub api_limiter: DefaultKeyedRateLimiter<Uuid>,
     /// Flips to true when the gateway starts draining.
     pub draining: watch::Receiver<bool>,
     /// Settings.
@@ -34,7 +36,10 @@ impl AppState {
         let subjects = Subjects::new(&settings.common.nats.subject_prefix);
         let per_sec = NonZeroU32::new(settings.rate_per_sec).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.rate_burst).unwrap_or(per_sec);
+        let api_per_sec = NonZeroU32::new(settings.api_rate_per_sec).unwrap_or(NonZeroU32::MIN);
+        let api_burst = NonZeroU32::new(settings.api_rate_burst).unwrap_or(api_per_sec);
         Arc::new(Self {
+            api_limiter: RateLimiter::keyed(Quota::per_second(api_per_sec).allow_burst(api_burst)),
             registry: Arc::new(Registry::new(settings.outbound_queue)),
             limiter: RateLimiter::keyed(Quota::per_second(per_sec).allow_burst(burst)),
             verifier: settings.verifier.clone(),
