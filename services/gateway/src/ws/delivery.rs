@@ -12,6 +12,9 @@ use uuid::Uuid;
 
 use crate::{state::AppState, ws::frames};
 
+/// How long a new connection waits for its delivery subscription to be confirmed.
+const SUBSCRIBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Subscribes to the user's subject (confirmed by the server before it
 /// returns, so a following pending drain cannot miss a message) and spawns
 /// the loop that dispatches its events.
@@ -19,8 +22,14 @@ pub async fn subscribe(
     state: &Arc<AppState>,
     user: Uuid,
 ) -> anyhow::Result<tokio::task::AbortHandle> {
-    let mut sub = state.nats.subscribe(state.subjects.deliver(user)).await?;
-    state.nats.flush().await?;
+    // Bounded: with NATS unreachable the connection is refused (1013), not left hanging.
+    let confirmed = tokio::time::timeout(SUBSCRIBE_TIMEOUT, async {
+        let sub = state.nats.subscribe(state.subjects.deliver(user)).await?;
+        state.nats.flush().await?;
+        Ok::<_, anyhow::Error>(sub)
+    });
+    let mut sub =
+        confirmed.await.map_err(|_| anyhow::anyhow!("nats did not confirm the subscription"))??;
     let state = state.clone();
     let task = tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
