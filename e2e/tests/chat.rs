@@ -732,3 +732,41 @@ async fn rest_requests_over_the_rate_get_429_with_retry_after() {
     let (s, _) = sys.get(0, "/api/messages/pending", Uuid::now_v7()).await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn sends_fail_fast_while_postgresql_is_unreachable_and_resend_yields_one() {
+    let proxy = e2e_tests::Proxy::start().await;
+    let env = e2e_tests::TestEnv::new();
+    let url = format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, env.database);
+    let sys = System::builder().only(&["chat-persistence"]).env("DATABASE_URL", &url).start().await;
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut a = WsClient::connect(&sys, 0, alice).await;
+    assert_eq!(a.send_message(bob, "before", "pg-0").await["type"], "message_ack");
+    proxy.cut().await;
+    let started = std::time::Instant::now();
+    let e = a.send_message(bob, "during", "pg-1").await;
+    assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("unavailable")));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    proxy.restore();
+    // Resent with the same id until the database is back: exactly one message.
+    let mut acked = None;
+    for _ in 0..50 {
+        let r = a.send_message(bob, "during", "pg-1").await;
+        if r["type"] == "message_ack" {
+            acked = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(acked.is_some(), "the send succeeds once PostgreSQL is back");
+    let again = a.send_message(bob, "during", "pg-1").await;
+    assert_eq!(again["message"]["id"], acked.unwrap()["message"]["id"]);
+    let mut b = WsClient::connect(&sys, 0, bob).await;
+    let got: Vec<_> = b
+        .drain(Duration::from_secs(2))
+        .await
+        .into_iter()
+        .filter(|v| v["type"] == "private_message")
+        .collect();
+    assert_eq!(got.len(), 2, "before + during, once each");
+}

@@ -4,15 +4,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
     time::{Duration, Instant},
 };
 
-use e2e_tests::{Service, TestEnv, bin_dir, free_port};
-use tokio::{net::TcpListener, sync::Mutex, task::JoinHandle};
+use e2e_tests::{Proxy, Service, TestEnv, bin_dir, free_port};
 
 /// Runs a binary with an environment and returns (exit success, stderr+stdout).
 fn run_with(bin: &str, env: &HashMap<String, String>) -> (bool, String) {
@@ -56,50 +51,6 @@ fn bad_settings_stop_each_service_with_the_variable_named() {
         {
             assert!(!text.contains(v), "a secret value was printed: {text}");
         }
-    }
-}
-
-/// A TCP proxy to PostgreSQL that can be cut and restored.
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start() -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (up2, conns2) = (up.clone(), conns.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                conns2.lock().await.push(task);
-            }
-        });
-        Proxy { port, up, conns }
-    }
-
-    async fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for t in self.conns.lock().await.drain(..) {
-            t.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
     }
 }
 
