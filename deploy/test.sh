@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/dev-services.sh
+# The end-to-end tests run the service binaries as processes: build them
+# first (test builds alone only build a package's binaries for that
+# package's own integration tests).
+cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else
