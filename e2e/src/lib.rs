@@ -98,15 +98,24 @@ impl Service {
         format!("http://{}", self.addr)
     }
 
-    /// Polls `/readyz` until it answers 200.
+    /// Polls `/readyz` until it answers 200. A process that exits during
+    /// start-up is started again on another port (its port may have been
+    /// taken by a parallel test between choosing and binding it), twice at most.
     pub async fn wait_ready(&mut self, timeout: Duration) {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + timeout;
+        let mut restarts = 0;
         loop {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!("{} exited during start-up: {status}", self.name);
+                assert!(restarts < 2, "{} exited during start-up: {status}", self.name);
+                restarts += 1;
+                let port = free_port();
+                self.env.insert("HTTP_ADDR".into(), format!("127.0.0.1:{port}"));
+                self.addr = format!("127.0.0.1:{port}").parse().unwrap();
+                self.spawn().await;
+                continue;
             }
             if let Ok(r) = client.get(format!("{}/readyz", self.url())).send().await
                 && r.status() == 200

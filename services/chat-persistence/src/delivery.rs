@@ -1,6 +1,7 @@
-//! Delivery routing after commit. Each committed message is first added to
-//! the receiver's pending queue, then offered to the receiver's delivery
-//! subject as a request whose reply names the message; a gateway holding a
+//! Delivery routing after commit. Each committed message is already in the
+//! receiver's pending queue (added while it was being committed), and is
+//! offered to the receiver's delivery subject as a request whose reply names
+//! the message; a gateway holding a
 //! connection of the receiver answers `delivered`, and only then is the
 //! message marked delivered and taken off the queue. No answer (the receiver
 //! is offline, or a gateway died) leaves it pending: nothing is lost, and the
@@ -47,7 +48,7 @@ impl Delivery {
         let (delivered_tx, delivered_rx) = mpsc::channel(QUEUE * 8);
         let inbox = nats.new_inbox();
         let replies = nats.subscribe(format!("{inbox}.>")).await?;
-        tokio::spawn(route(nats.clone(), subjects, inbox.clone(), pending.clone(), route_rx));
+        tokio::spawn(route(nats.clone(), subjects, inbox.clone(), route_rx));
         tokio::spawn(listen_replies(replies, inbox.len() + 1, delivered_tx.clone()));
         tokio::spawn(flush_delivered(pool, pending, delivered_rx));
         Ok(Self { route_tx, delivered_tx })
@@ -88,20 +89,9 @@ async fn route(
     nats: Client,
     subjects: Subjects,
     inbox: String,
-    pending: Arc<PendingQueue>,
     mut rx: mpsc::Receiver<(Vec<ChatMessage>, bool)>,
 ) {
     while let Some((batch, fresh)) = rx.recv().await {
-        let items: Vec<(Uuid, Uuid, i64)> = batch
-            .iter()
-            .filter_map(|m| {
-                Some((uuid_from(&m.receiver_id)?, uuid_from(&m.id)?, m.timestamp_micros / 1000))
-            })
-            .collect();
-        // Queue first: a receiver connecting right now drains it if the offer below misses.
-        if fresh {
-            pending.push(&items).await;
-        }
         for m in &batch {
             let (Some(receiver), Some(sender), Some(id)) =
                 (uuid_from(&m.receiver_id), uuid_from(&m.sender_id), uuid_from(&m.id))

@@ -213,6 +213,15 @@ pub async fn all_undelivered(pool: &PgPool) -> sqlx::Result<Vec<(Uuid, Uuid, Dat
     .await
 }
 
+/// Undelivered messages committed in the last `minutes` (re-queued at start-up).
+pub async fn undelivered_recent(pool: &PgPool, minutes: i32) -> sqlx::Result<Vec<StoredMessage>> {
+    let sql = format!(
+        "select {COLUMNS} from message where delivered_at is null \
+         and created_at > now() - make_interval(mins => $1) order by message_id limit 100000"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(minutes).fetch_all(pool).await
+}
+
 /// Marks messages delivered; returns `(receiver, id)` of the rows that changed.
 pub async fn mark_delivered(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
     sqlx::query_as(

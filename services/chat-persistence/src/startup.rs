@@ -66,6 +66,17 @@ impl Application {
             Delivery::start(nats.clone(), subjects.clone(), pool.clone(), pending.clone()).await?;
         let ctx = Ctx { pool, nats, subjects, keys: Arc::new(settings.keys), pending, delivery };
 
+        {
+            // A replica that died between a commit and its delivery left recent
+            // messages unoffered: re-queue and offer them once the schema is ready.
+            let (ctx, migrated) = (ctx.clone(), migrated.clone());
+            tokio::spawn(async move {
+                while !migrated.load(Ordering::Acquire) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                queries::requeue_recent(&ctx).await;
+            });
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let (send_tx, send_rx) = mpsc::channel(settings.batch_max * 4);
         let committer = tokio::spawn(send::run_committer(

@@ -139,7 +139,19 @@ impl Registry {
     }
 
     /// Adds a connection of `user`.
-    pub fn register(&self, user: Uuid) -> Registration {
+    /// Adds a connection of `user` unless the user already has `max` here
+    /// (checked and added under the user's entry lock, so concurrent
+    /// handshakes cannot overshoot).
+    pub fn try_register(&self, user: Uuid, max: usize) -> Option<Registration> {
+        let mut slot = self.users.entry(user).or_default();
+        if slot.conns.len() >= max {
+            let empty = slot.conns.is_empty();
+            drop(slot);
+            if empty {
+                self.users.remove_if(&user, |_, s| s.conns.is_empty());
+            }
+            return None;
+        }
         let (tx, rx) = mpsc::channel(self.queue);
         let overflow = Arc::new(Overflow::default());
         let handle = ConnHandle {
@@ -147,14 +159,13 @@ impl Registry {
             tx,
             overflow: overflow.clone(),
         };
-        let mut slot = self.users.entry(user).or_default();
         let first = slot.conns.is_empty();
         slot.conns.push(handle.clone());
         let subscription = slot.subscription.clone();
         drop(slot);
         self.connections.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("gateway_connections").increment(1.0);
-        Registration { handle, rx, overflow, subscription, first }
+        Some(Registration { handle, rx, overflow, subscription, first })
     }
 
     /// Removes a connection; returns true when it was the user's last one here.

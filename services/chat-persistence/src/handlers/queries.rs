@@ -242,3 +242,27 @@ pub async fn status_changed(ctx: &Ctx, payload: bytes::Bytes) {
         Err(e) => tracing::warn!(error.cause_chain = ?e, "failed to load pending messages"),
     }
 }
+
+/// How far back the start-up re-queue looks for undelivered messages.
+const REQUEUE_MINUTES: i32 = 15;
+
+/// At start-up: re-queues and re-offers the recent undelivered messages, so
+/// a replica that died between a commit and its delivery loses nothing
+/// (offers are idempotent: the gateway de-duplicates by id).
+pub async fn requeue_recent(ctx: &Ctx) {
+    match repository::undelivered_recent(&ctx.pool, REQUEUE_MINUTES).await {
+        Ok(rows) if rows.is_empty() => {}
+        Ok(rows) => {
+            tracing::info!(messages = rows.len(), "re-offering recent undelivered messages");
+            let items: Vec<(Uuid, Uuid, i64)> = rows
+                .iter()
+                .map(|r| (r.receiver_id, r.message_id, r.created_at.timestamp_millis()))
+                .collect();
+            ctx.pending.push(&items).await;
+            for chunk in rows.chunks(256) {
+                ctx.delivery.reoffer(chunk.iter().map(|r| ctx.open(r)).collect()).await;
+            }
+        }
+        Err(e) => tracing::warn!(error.cause_chain = ?e, "failed to re-queue recent messages"),
+    }
+}

@@ -123,11 +123,22 @@ async fn commit(ctx: &Ctx, batch: &mut [QueuedSend]) {
     let started = Instant::now();
     tracing::debug!(batch = batch.len(), "committing");
     let rows: Vec<NewMessage> = batch.iter().map(|q| q.row.clone()).collect();
-    let inserted = match repository::insert_batch(&ctx.pool, &rows).await {
+    // The receivers' pending queues are written while the rows are committed,
+    // and the senders are answered only once both are done: an acknowledged
+    // message is always in its queue (or, if Redis failed, queued for repair
+    // from PostgreSQL), even if this process dies right after the commit.
+    // Ids of sends that end up not committed are dropped below or on drain.
+    let items: Vec<(Uuid, Uuid, i64)> =
+        rows.iter().map(|r| (r.receiver, r.id, r.created_at.timestamp_millis())).collect();
+    let (inserted, ()) =
+        tokio::join!(repository::insert_batch(&ctx.pool, &rows), ctx.pending.push(&items));
+    let inserted = match inserted {
         Ok(ids) => ids,
         Err(e) => {
             tracing::warn!(error.cause_chain = ?e, batch = batch.len(), "commit failed");
             metrics::counter!("chat_commit_failures_total").increment(1);
+            // The queued ids stay: if the commit did happen (an ambiguous failure), they
+            // are right; if not, a drain finds no row for them and drops them.
             let rep =
                 error_reply(ErrorReply::new(ErrorCode::Unavailable, "storage unavailable, retry"));
             for q in batch.iter() {
@@ -143,6 +154,9 @@ async fn commit(ctx: &Ctx, batch: &mut [QueuedSend]) {
 
     // Sends not inserted repeated a (sender, client_msg_id): answer with the original.
     let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+    let stale: Vec<(Uuid, Uuid)> =
+        rows.iter().filter(|r| !inserted.contains(&r.id)).map(|r| (r.receiver, r.id)).collect();
+    ctx.pending.remove(&stale).await;
     let repeats: Vec<&QueuedSend> =
         batch.iter().filter(|q| !inserted.contains(&q.row.id)).collect();
     let mut originals = HashMap::new();
@@ -161,6 +175,7 @@ async fn commit(ctx: &Ctx, batch: &mut [QueuedSend]) {
     }
 
     let mut routed = Vec::with_capacity(batch.len());
+    let mut requeue = Vec::new();
     for q in batch.iter_mut() {
         if inserted.contains(&q.row.id) {
             let m = ChatMessage {
@@ -199,10 +214,13 @@ async fn commit(ctx: &Ctx, batch: &mut [QueuedSend]) {
                     },
                 )
                 .await;
-                // Offer it again if it never reached the receiver (e.g. a crash after commit).
+                // Queue and offer it again if it never reached the receiver
+                // (e.g. the process died after its commit).
                 if original.delivered_at.is_none()
                     && !routed.iter().any(|r: &ChatMessage| r.id == m.id)
                 {
+                    let at = original.created_at.timestamp_millis();
+                    requeue.push((original.receiver_id, original.message_id, at));
                     routed.push(m);
                 }
             }
@@ -227,6 +245,7 @@ async fn commit(ctx: &Ctx, batch: &mut [QueuedSend]) {
         let subject = ctx.subjects.get(shared::subjects::PRESENCE_CONTACTS_CHANGED);
         shared::nats::publish(&ctx.nats, subject, &notice).await;
     }
+    ctx.pending.push(&requeue).await;
     if let Err(e) = ctx.nats.flush().await {
         tracing::warn!(error.cause_chain = ?e, "failed to flush replies");
     }

@@ -66,10 +66,11 @@ pub(super) fn close(code: CloseCode, description: &str) -> Flow {
 pub async fn run(
     state: Arc<AppState>,
     user: Uuid,
+    registration: Registration,
     session: Session,
     mut stream: AggregatedMessageStream,
 ) {
-    let Registration { handle, mut rx, overflow, subscription, .. } = state.registry.register(user);
+    let Registration { handle, mut rx, overflow, subscription, .. } = registration;
     let mut conn = Conn {
         state: state.clone(),
         user,

@@ -44,12 +44,20 @@ pub async fn handshake(
             return Ok(forbidden("origin not allowed"));
         }
     }
-    if state.registry.connections_of(user) >= state.settings.max_connections_per_user {
+    let Some(registration) =
+        state.registry.try_register(user, state.settings.max_connections_per_user)
+    else {
         return Ok(HttpResponse::TooManyRequests()
             .insert_header(("Retry-After", "5"))
             .json(serde_json::json!({"error": "too many connections for this user", "code": "rate_limited"})));
-    }
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    };
+    let (response, session, stream) = match actix_ws::handle(&req, body) {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            state.registry.unregister(user, registration.handle.id);
+            return Err(e);
+        }
+    };
     // The codec's hard limit is above the soft one, so an oversized frame
     // normally gets an `error` and the connection survives; past the hard
     // limit the frame cannot be read and the connection closes with 1009.
@@ -58,6 +66,6 @@ pub async fn handshake(
         .max_frame_size(hard_limit)
         .aggregate_continuations()
         .max_continuation_size(hard_limit);
-    actix_web::rt::spawn(connection::run(state, user, session, stream));
+    actix_web::rt::spawn(connection::run(state, user, registration, session, stream));
     Ok(response)
 }
