@@ -330,6 +330,15 @@ async fn every_device_gets_every_event_and_gateways_route_across() {
     // Typing crosses gateways too.
     b1.send_json(json!({"type":"typing","receiver_id":alice})).await;
     assert_eq!(a.recv_type("typing", T).await.unwrap()["user_id"], bob.to_string());
+    // Operators see it in the metrics.
+    let metrics =
+        reqwest::get(format!("{}/metrics", sys.gateway(0))).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("gateway_connections 2"), "{metrics}");
+    assert!(metrics.contains("gateway_send_seconds_bucket"), "{metrics}");
+    let chat = sys.backends[0].url();
+    let metrics = reqwest::get(format!("{chat}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("chat_messages_committed_total 1"), "{metrics}");
+    assert!(metrics.contains("chat_commit_seconds_bucket"), "{metrics}");
 }
 
 #[tokio::test]

@@ -194,6 +194,13 @@ pub async fn undelivered_after(
         .await
 }
 
+/// How many messages are undelivered in all (the `chat_pending_messages` gauge).
+pub async fn undelivered_total(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("select count(*) from message where delivered_at is null")
+        .fetch_one(pool)
+        .await
+}
+
 /// How many undelivered messages a receiver has.
 pub async fn undelivered_count(pool: &PgPool, receiver: Uuid) -> sqlx::Result<i64> {
     sqlx::query_scalar(

@@ -100,12 +100,19 @@ impl Application {
         {
             let pending = ctx.pending.clone();
             let mut stop = stop_rx.clone();
+            let pool = ctx.pool.clone();
             workers.push(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(5));
                 loop {
                     tokio::select! {
                         _ = stop.changed() => return,
-                        _ = tick.tick() => pending.repair().await,
+                        _ = tick.tick() => {
+                            pending.repair().await;
+                            // The partial index makes this an index-only count.
+                            if let Ok(n) = crate::repository::undelivered_total(&pool).await {
+                                metrics::gauge!("chat_pending_messages").set(n as f64);
+                            }
+                        }
                     }
                 }
             }));
