@@ -151,6 +151,16 @@ impl Service {
         tokio::time::timeout(timeout, c.wait()).await.ok()?.ok()
     }
 
+    /// Changes a variable for the next (re)start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.insert(key.to_owned(), value.to_owned());
+    }
+
+    /// Removes a variable for the next (re)start.
+    pub fn remove_env(&mut self, key: &str) {
+        self.env.remove(key);
+    }
+
     /// Starts the process again with the same environment and waits until ready.
     pub async fn restart(&mut self) {
         self.kill().await;

@@ -779,3 +779,52 @@ async fn sends_fail_fast_while_postgresql_is_unreachable_and_resend_yields_one()
         .collect();
     assert_eq!(got.len(), 2, "before + during, once each");
 }
+
+#[tokio::test]
+async fn keys_rotate_and_a_message_that_cannot_open_never_breaks_a_page() {
+    let mut sys = chat_system(1).await;
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut a = WsClient::connect(&sys, 0, alice).await;
+    for i in 0..2 {
+        assert_eq!(
+            a.send_message(bob, &format!("old {i}"), &format!("o{i}")).await["type"],
+            "message_ack"
+        );
+    }
+    let old_key = sys.env.encryption_key.clone();
+    let new_key = shared::crypto::generate_key_base64().unwrap();
+    // Rotate: the new key seals, the old one still opens.
+    let svc = sys.service("chat-persistence");
+    svc.set_env("ENCRYPTION_KEY", &new_key);
+    svc.set_env("ENCRYPTION_OLD_KEYS", &old_key);
+    svc.restart().await;
+    assert_eq!(a.send_message(bob, "new 0", "n0").await["type"], "message_ack");
+    let history = format!("/api/messages?user1={alice}&user2={bob}");
+    let (s, body) = sys.get(0, &history, alice).await;
+    assert_eq!(s, 200);
+    let contents: Vec<&str> =
+        body.as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, vec!["new 0", "old 1", "old 0"]);
+    // Two key ids rest in the table: the rotation really happened.
+    let db = sys.db("chat").await;
+    let envelopes: Vec<Vec<u8>> =
+        sqlx::query_scalar("select content_enc from message order by message_id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(envelopes[0][1..9], envelopes[1][1..9]);
+    assert_ne!(envelopes[0][1..9], envelopes[2][1..9]);
+    // Forget the old key: its messages are flagged, the page still answers.
+    let svc = sys.service("chat-persistence");
+    svc.remove_env("ENCRYPTION_OLD_KEYS");
+    svc.restart().await;
+    let (s, body) = sys.get(0, &history, alice).await;
+    assert_eq!(s, 200);
+    let list = body.as_array().unwrap();
+    assert_eq!(list[0]["content"], "new 0");
+    assert!(list[0].get("undecryptable").is_none());
+    for m in &list[1..] {
+        assert_eq!(m["undecryptable"], true, "{m}");
+        assert_eq!(m["content"], "");
+    }
+}
