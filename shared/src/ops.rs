@@ -81,3 +81,72 @@ pub fn serve(addr: std::net::SocketAddr, readiness: Readiness) -> anyhow::Result
     .run();
     Ok((server, port))
 }
+
+/// Builds a service's readiness check from the dependencies it owns: NATS
+/// always, PostgreSQL (reachable and migrated) and Redis when given.
+pub struct Checks {
+    nats: async_nats::Client,
+    #[cfg(feature = "db")]
+    postgres: Option<(sqlx::PgPool, Arc<std::sync::atomic::AtomicBool>)>,
+    #[cfg(feature = "redis")]
+    redis: Option<fred::clients::Client>,
+}
+
+impl Checks {
+    /// Starts from the NATS connection.
+    pub fn new(nats: async_nats::Client) -> Self {
+        Self {
+            nats,
+            #[cfg(feature = "db")]
+            postgres: None,
+            #[cfg(feature = "redis")]
+            redis: None,
+        }
+    }
+
+    /// Adds PostgreSQL: ready once `migrated` is set and a ping answers.
+    #[cfg(feature = "db")]
+    pub fn postgres(
+        mut self,
+        pool: sqlx::PgPool,
+        migrated: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        self.postgres = Some((pool, migrated));
+        self
+    }
+
+    /// Adds Redis: ready while a PING answers.
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, client: fred::clients::Client) -> Self {
+        self.redis = Some(client);
+        self
+    }
+
+    /// The readiness closure for [`configure`] / [`serve`].
+    pub fn build(self) -> Readiness {
+        let checks = Arc::new(self);
+        Arc::new(move || {
+            let checks = checks.clone();
+            Box::pin(async move {
+                let mut down = Vec::new();
+                if !crate::nats::is_connected(&checks.nats) {
+                    down.push("nats");
+                }
+                #[cfg(feature = "db")]
+                if let Some((pool, migrated)) = &checks.postgres
+                    && (!migrated.load(std::sync::atomic::Ordering::Acquire)
+                        || !crate::db::ping(pool).await)
+                {
+                    down.push("postgresql");
+                }
+                #[cfg(feature = "redis")]
+                if let Some(redis) = &checks.redis
+                    && !crate::redis::ping(redis).await
+                {
+                    down.push("redis");
+                }
+                down
+            })
+        })
+    }
+}

@@ -118,26 +118,10 @@ impl Application {
             }));
         }
 
-        let readiness: shared::ops::Readiness = {
-            let (pool, redis, nats) = (ctx.pool.clone(), redis, ctx.nats.clone());
-            Arc::new(move || {
-                let (pool, redis, nats, migrated) =
-                    (pool.clone(), redis.clone(), nats.clone(), migrated.clone());
-                Box::pin(async move {
-                    let mut down = Vec::new();
-                    if !shared::nats::is_connected(&nats) {
-                        down.push("nats");
-                    }
-                    if !migrated.load(Ordering::Acquire) || !shared::db::ping(&pool).await {
-                        down.push("postgresql");
-                    }
-                    if !shared::redis::ping(&redis).await {
-                        down.push("redis");
-                    }
-                    down
-                })
-            })
-        };
+        let readiness = shared::ops::Checks::new(ctx.nats.clone())
+            .postgres(ctx.pool.clone(), migrated)
+            .redis(redis)
+            .build();
         let (server, port) = shared::ops::serve(settings.common.http_addr, readiness)?;
         tracing::info!(port, "chat-persistence listening");
         Ok(Self {

@@ -60,22 +60,8 @@ impl Application {
         workers.push(sweeper(ctx.clone(), stop_rx.clone()));
         workers.push(contacts_listener(&ctx, &subjects, stop_rx.clone()).await?);
 
-        let readiness: shared::ops::Readiness = {
-            let (redis, nats) = (ctx.store.redis().clone(), ctx.nats.clone());
-            Arc::new(move || {
-                let (redis, nats) = (redis.clone(), nats.clone());
-                Box::pin(async move {
-                    let mut down = Vec::new();
-                    if !shared::nats::is_connected(&nats) {
-                        down.push("nats");
-                    }
-                    if !shared::redis::ping(&redis).await {
-                        down.push("redis");
-                    }
-                    down
-                })
-            })
-        };
+        let readiness =
+            shared::ops::Checks::new(ctx.nats.clone()).redis(ctx.store.redis().clone()).build();
         let (server, port) = shared::ops::serve(settings.common.http_addr, readiness)?;
         tracing::info!(port, grace_ms = settings.grace.as_millis(), "presence listening");
         Ok(Self {
