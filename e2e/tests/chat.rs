@@ -736,6 +736,18 @@ async fn rest_requests_over_the_rate_get_429_with_retry_after() {
         }
     }
     assert_eq!(statuses, vec![200, 200, 429]);
+    // Every response carries a request id: the client's own when it sent one.
+    let r = sys
+        .http()
+        .get(&url)
+        .bearer_auth(sys.token(Uuid::now_v7()))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me-42");
+    let r = sys.http().get(&url).bearer_auth(sys.token(Uuid::now_v7())).send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"].len(), 32);
     assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
     // Another user is not affected.
     let (s, _) = sys.get(0, "/api/messages/pending", Uuid::now_v7()).await;

@@ -9,6 +9,15 @@ use prost::Message;
 
 use crate::config::NatsSettings;
 
+/// The NATS header carrying the id of the client request that caused a message.
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+
+tokio::task_local! {
+    /// The id of the client request being served (set by the gateway per
+    /// HTTP request); [`request`] copies it into the `X-Request-Id` header.
+    pub static REQUEST_ID: String;
+}
+
 /// Why a request over NATS did not produce a decoded reply.
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
@@ -60,7 +69,15 @@ pub async fn request<Req: Message, Rep: Message + Default>(
     req: &Req,
 ) -> Result<Rep, RpcError> {
     let payload = Bytes::from(req.encode_to_vec());
-    let reply = client.request(subject, payload).await.map_err(|e| match e.kind() {
+    let sent = match REQUEST_ID.try_with(Clone::clone) {
+        Ok(id) => {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(REQUEST_ID_HEADER, id.as_str());
+            client.request_with_headers(subject, headers, payload).await
+        }
+        Err(_) => client.request(subject, payload).await,
+    };
+    let reply = sent.map_err(|e| match e.kind() {
         RequestErrorKind::NoResponders => RpcError::Unavailable("no responders"),
         RequestErrorKind::TimedOut => RpcError::Unavailable("timed out"),
         _ => RpcError::Unavailable("request failed"),
@@ -109,11 +126,21 @@ where
                 next = sub.next() => {
                     let Some(msg) = next else { break };
                     let Ok(permit) = semaphore.clone().acquire_owned().await else { break };
+                    let request_id = msg
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(REQUEST_ID_HEADER))
+                        .map(|v| v.as_str().to_owned())
+                        .unwrap_or_default();
+                    let span = tracing::info_span!("nats.handle", subject = %msg.subject, request_id);
                     let work = handler(msg);
-                    tokio::spawn(async move {
-                        let _permit = permit;
-                        work.await;
-                    });
+                    tokio::spawn(tracing::Instrument::instrument(
+                        async move {
+                            let _permit = permit;
+                            work.await;
+                        },
+                        span,
+                    ));
                 }
             }
         }

@@ -9,6 +9,39 @@ use tokio::sync::watch;
 
 use crate::{config::Settings, rest, state::AppState, ws};
 
+/// Serves a request with its id (the client's `x-request-id` when sane, else
+/// a fresh one): echoed in the response, and copied by every NATS request
+/// made on its behalf, so backends log the same id.
+fn with_request_id<S>(
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl Future<Output = Result<actix_web::dev::ServiceResponse, actix_web::Error>> + use<S>
+where
+    S: actix_web::dev::Service<
+            actix_web::dev::ServiceRequest,
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+        >,
+{
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let echo = actix_web::http::header::HeaderValue::from_str(&id).ok();
+    let call = srv.call(req);
+    shared::nats::REQUEST_ID.scope(id, async move {
+        let mut res = call.await?;
+        if let Some(v) = echo {
+            res.headers_mut()
+                .insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+        }
+        Ok(res)
+    })
+}
+
 /// The running gateway.
 pub struct Application {
     port: u16,
@@ -47,6 +80,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap_fn(with_request_id)
                 .app_data(data.clone())
                 .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _| {
                     let status = match &err {
