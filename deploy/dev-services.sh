@@ -43,6 +43,8 @@ if ! port_open 5432; then
   fi
   echo "starting PostgreSQL $ver…"
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+  # The package may have started it already: make it read the trust lines.
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$ver" main reload >/dev/null 2>&1 || true
   wait_port 5432 PostgreSQL
 fi
 
