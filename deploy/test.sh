@@ -9,6 +9,8 @@ bash deploy/dev-services.sh
 # first (test builds alone only build a package's binaries for that
 # package's own integration tests).
 cargo build --workspace --bins
+# Service logs of the end-to-end tests (one file per process) from earlier runs.
+rm -rf target/debug/e2e-logs
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else
