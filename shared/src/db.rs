@@ -114,3 +114,20 @@ pub async fn ping(pool: &PgPool) -> bool {
     };
     matches!(tokio::time::timeout(Duration::from_secs(1), check).await, Ok(Ok(())))
 }
+
+/// Runs [`prepare`] in the background; the returned flag turns true once the
+/// schema is ready (readiness waits for it, handlers fail fast until then).
+pub fn prepare_in_background(
+    options: &PgConnectOptions,
+    pool: &PgPool,
+    schema: &'static str,
+    migrator: &'static Migrator,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let migrated = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (options, pool, flag) = (options.clone(), pool.clone(), migrated.clone());
+    tokio::spawn(async move {
+        prepare(&options, &pool, schema, migrator).await;
+        flag.store(true, std::sync::atomic::Ordering::Release);
+    });
+    migrated
+}

@@ -150,3 +150,33 @@ impl Checks {
         })
     }
 }
+
+/// The graceful stop every backend service shares: serve until `shutdown`
+/// completes (or the ops server dies), then tell the workers to stop taking
+/// work (`stop`), let `finish` complete what they hold within `grace`, drain
+/// NATS, and stop the ops server.
+pub async fn run_until_stopped(
+    server: Server,
+    shutdown: impl Future<Output = ()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    grace: std::time::Duration,
+    nats: async_nats::Client,
+    finish: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let handle = server.handle();
+    let mut server = tokio::spawn(server);
+    tokio::select! {
+        finished = &mut server => return Ok(finished??),
+        () = shutdown => tracing::info!("shutting down: no new work, finishing what is held"),
+    }
+    let _ = stop.send(true);
+    if tokio::time::timeout(grace, finish).await.is_err() {
+        tracing::warn!("grace period over; stopping with work in flight");
+    }
+    if let Err(e) = nats.drain().await {
+        tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
+    }
+    handle.stop(true).await;
+    let _ = server.await;
+    Ok(())
+}

@@ -2,10 +2,7 @@
 //! the graceful stop (stop taking work, finish what is held, drain NATS).
 use std::{
     future::Future,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
@@ -50,15 +47,8 @@ impl Application {
             shared::db::lazy_pool(&settings.database, "chat", settings.database_max_connections);
         let redis = shared::redis::connect(&settings.redis_url).await?;
 
-        let migrated = Arc::new(AtomicBool::new(false));
-        {
-            let (options, pool, migrated) =
-                (settings.database.clone(), pool.clone(), migrated.clone());
-            tokio::spawn(async move {
-                shared::db::prepare(&options, &pool, "chat", &MIGRATOR).await;
-                migrated.store(true, Ordering::Release);
-            });
-        }
+        let migrated =
+            shared::db::prepare_in_background(&settings.database, &pool, "chat", &MIGRATOR);
 
         let pending =
             Arc::new(PendingQueue::new(redis.clone(), pool.clone(), &settings.redis_prefix));
@@ -143,30 +133,25 @@ impl Application {
     /// Serves until `shutdown` completes, then stops taking work, commits what
     /// it holds, and drains NATS within the grace period.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let handle = self.server.handle();
-        let mut server = tokio::spawn(self.server);
-        tokio::select! {
-            finished = &mut server => return Ok(finished??),
-            () = shutdown => tracing::info!("shutting down: no new work, finishing what is held"),
-        }
-        let _ = self.stop_tx.send(true);
-        let finish = async {
-            for w in self.workers {
+        let (workers, committer) = (self.workers, self.committer);
+        let finish = async move {
+            for w in workers {
                 let _ = w.await;
             }
-            let _ = self.committer.await;
+            let _ = committer.await;
             // Let the router offer what was just committed before the connection drains.
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        if tokio::time::timeout(self.grace, finish).await.is_err() {
-            tracing::warn!("grace period over; stopping with work in flight");
-        }
-        if let Err(e) = self.ctx.nats.drain().await {
-            tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
-        }
-        handle.stop(true).await;
-        let _ = server.await;
-        Ok(())
+        let nats = self.ctx.nats.clone();
+        shared::ops::run_until_stopped(
+            self.server,
+            shutdown,
+            self.stop_tx,
+            self.grace,
+            nats,
+            finish,
+        )
+        .await
     }
 }
 

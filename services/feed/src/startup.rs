@@ -4,10 +4,7 @@
 //! coalesced updates, drain NATS).
 use std::{
     future::Future,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -48,15 +45,8 @@ impl Application {
             shared::db::lazy_pool(&settings.database, "feed", settings.database_max_connections);
         let redis = shared::redis::connect(&settings.redis_url).await?;
 
-        let migrated = Arc::new(AtomicBool::new(false));
-        {
-            let (options, pool, migrated) =
-                (settings.database.clone(), pool.clone(), migrated.clone());
-            tokio::spawn(async move {
-                shared::db::prepare(&options, &pool, "feed", &MIGRATOR).await;
-                migrated.store(true, Ordering::Release);
-            });
-        }
+        let migrated =
+            shared::db::prepare_in_background(&settings.database, &pool, "feed", &MIGRATOR);
 
         let timelines = Arc::new(Timelines::new(
             redis.clone(),
@@ -119,13 +109,6 @@ impl Application {
     /// Serves until `shutdown` completes, then stops taking requests,
     /// finishes those held and drains NATS within the grace period.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let handle = self.server.handle();
-        let mut server = tokio::spawn(self.server);
-        tokio::select! {
-            finished = &mut server => return Ok(finished??),
-            () = shutdown => tracing::info!("shutting down: no new requests, finishing those held"),
-        }
-        let _ = self.stop_tx.send(true);
         let nats = self.ctx.nats.clone();
         let (workers, coalescer, ctx) = (self.workers, self.coalescer, self.ctx);
         let finish = async move {
@@ -136,15 +119,15 @@ impl Application {
             drop(ctx);
             let _ = coalescer.await;
         };
-        if tokio::time::timeout(self.grace, finish).await.is_err() {
-            tracing::warn!("grace period over; stopping with work in flight");
-        }
-        if let Err(e) = nats.drain().await {
-            tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
-        }
-        handle.stop(true).await;
-        let _ = server.await;
-        Ok(())
+        shared::ops::run_until_stopped(
+            self.server,
+            shutdown,
+            self.stop_tx,
+            self.grace,
+            nats,
+            finish,
+        )
+        .await
     }
 }
 

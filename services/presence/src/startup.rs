@@ -84,13 +84,6 @@ impl Application {
     /// what is queued and drains NATS within the grace period. The state
     /// lives in Redis, so the other replicas carry on without this one.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let handle = self.server.handle();
-        let mut server = tokio::spawn(self.server);
-        tokio::select! {
-            finished = &mut server => return Ok(finished??),
-            () = shutdown => tracing::info!("shutting down: no new work, announcing what is queued"),
-        }
-        let _ = self.stop_tx.send(true);
         let nats = self.ctx.nats.clone();
         let (workers, announcer, ctx) = (self.workers, self.announcer, self.ctx);
         let finish = async move {
@@ -101,15 +94,15 @@ impl Application {
             drop(ctx);
             let _ = announcer.await;
         };
-        if tokio::time::timeout(self.grace, finish).await.is_err() {
-            tracing::warn!("grace period over; stopping with announcements in flight");
-        }
-        if let Err(e) = nats.drain().await {
-            tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
-        }
-        handle.stop(true).await;
-        let _ = server.await;
-        Ok(())
+        shared::ops::run_until_stopped(
+            self.server,
+            shutdown,
+            self.stop_tx,
+            self.grace,
+            nats,
+            finish,
+        )
+        .await
     }
 }
 
