@@ -32,20 +32,38 @@ pub enum RpcError {
 /// Connects to NATS with the deployment's options. Retries in the background
 /// when the server is down at start, so the service starts and reports not-ready.
 pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<Client> {
+    Ok(connect_observed(settings, name).await?.0)
+}
+
+/// [`connect`], and a counter of the times the connection was (re)established:
+/// core NATS drops what is published to a client while it is away, so a
+/// subscriber that cares watches it and fetches what it may have missed.
+pub async fn connect_observed(
+    settings: &NatsSettings,
+    name: &str,
+) -> anyhow::Result<(Client, tokio::sync::watch::Receiver<u64>)> {
+    let (connected_tx, connected_rx) = tokio::sync::watch::channel(0u64);
+    let connected_tx = std::sync::Arc::new(connected_tx);
     let mut options = ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(3))
         .request_timeout(Some(settings.request_timeout))
-        .event_callback(|event| async move {
+        .event_callback(move |event| {
+            let connected_tx = connected_tx.clone();
+            async move {
             match event {
-                async_nats::Event::Connected => tracing::info!("nats connected"),
+                async_nats::Event::Connected => {
+                    tracing::info!("nats connected");
+                    connected_tx.send_modify(|n| *n += 1);
+                }
                 async_nats::Event::Disconnected => tracing::warn!("nats disconnected"),
                 async_nats::Event::SlowConsumer(sid) => {
                     tracing::warn!(sid, "nats slow consumer: messages dropped");
                 }
                 other => tracing::info!(event = %other, "nats event"),
+            }
             }
         });
     if let Some(path) = &settings.creds_file {
@@ -54,7 +72,7 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<Clie
     if settings.require_tls {
         options = options.require_tls(true);
     }
-    Ok(options.connect(settings.url.as_str()).await?)
+    Ok((options.connect(settings.url.as_str()).await?, connected_rx))
 }
 
 /// Returns whether the client is currently connected.

@@ -151,10 +151,14 @@ impl Checks {
     }
 }
 
+/// How long each last step of a stop (draining NATS, closing the ops
+/// server) may take: a dependency that is gone must not hold the process.
+pub const STOP_STEP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The graceful stop every backend service shares: serve until `shutdown`
 /// completes (or the ops server dies), then tell the workers to stop taking
 /// work (`stop`), let `finish` complete what they hold within `grace`, drain
-/// NATS, and stop the ops server.
+/// NATS, and stop the ops server, each last step bounded by [`STOP_STEP`].
 pub async fn run_until_stopped(
     server: Server,
     shutdown: impl Future<Output = ()>,
@@ -173,10 +177,24 @@ pub async fn run_until_stopped(
     if tokio::time::timeout(grace, finish).await.is_err() {
         tracing::warn!("grace period over; stopping with work in flight");
     }
-    if let Err(e) = nats.drain().await {
-        tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
+    bounded("drain nats", async {
+        if let Err(e) = nats.drain().await {
+            tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
+        }
+    })
+    .await;
+    if !bounded("stop the ops server", handle.stop(true)).await {
+        handle.stop(false).await;
     }
-    handle.stop(true).await;
-    let _ = server.await;
+    server.abort();
     Ok(())
+}
+
+/// Runs one step of a stop for at most [`STOP_STEP`]; false when it overran.
+pub async fn bounded(step: &'static str, work: impl Future<Output = ()>) -> bool {
+    let done = tokio::time::timeout(STOP_STEP, work).await.is_ok();
+    if !done {
+        tracing::warn!(step, "stop step overran; going on");
+    }
+    done
 }

@@ -2,23 +2,22 @@
 //! prefix (`NATS_SUBJECT_PREFIX`): deployments can share a NATS cluster and
 //! tests isolate themselves with a prefix of their own.
 
-/// gateway → chat-persistence: make a message durable (request/reply, queue group).
+/// gateway → chat-persistence: make one connection's queued messages durable,
+/// in send order (`SendBatch`, request/reply, queue group).
 pub const CHAT_SEND: &str = "chat.v1.send";
 /// gateway → chat-persistence: history between two users.
 pub const CHAT_HISTORY: &str = "chat.v1.rpc.history";
-/// gateway → chat-persistence: messages after an id (resume after reconnect).
+/// gateway → chat-persistence: a page of a user's stream (pending drain, sync, gap fill).
 pub const CHAT_SYNC: &str = "chat.v1.rpc.sync";
 /// gateway → chat-persistence: a read receipt.
 pub const CHAT_READ: &str = "chat.v1.rpc.read";
 /// gateway → chat-persistence: the caller's conversations.
 pub const CHAT_CONVERSATIONS: &str = "chat.v1.rpc.conversations";
-/// gateway → chat-persistence: the user's pending (undelivered) messages.
-pub const CHAT_PENDING: &str = "chat.v1.rpc.pending";
 /// gateway → chat-persistence: the user's pending count.
 pub const CHAT_PENDING_COUNT: &str = "chat.v1.rpc.pending_count";
 /// presence → chat-persistence: the people a user exchanged messages with.
 pub const CHAT_CONTACTS: &str = "chat.v1.rpc.contacts";
-/// gateway → chat-persistence: messages handed to a live connection.
+/// gateway → chat-persistence: how far users' streams were written to a live connection.
 pub const CHAT_DELIVERED: &str = "chat.v1.delivered";
 
 /// gateway → presence: a connection opened or closed.

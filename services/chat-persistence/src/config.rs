@@ -14,10 +14,6 @@ pub struct Settings {
     pub database: PgConnectOptions,
     /// `DATABASE_MAX_CONNECTIONS`.
     pub database_max_connections: u32,
-    /// `REDIS_URL`.
-    pub redis_url: String,
-    /// `REDIS_KEY_PREFIX`: every key this service writes starts with it.
-    pub redis_prefix: String,
     /// `ENCRYPTION_KEY` and `ENCRYPTION_OLD_KEYS`.
     pub keys: KeyRing,
     /// `CHAT_BATCH_MAX`: the most sends committed in one statement.
@@ -47,8 +43,6 @@ impl Settings {
                 10,
             )?)
             .unwrap_or(u32::MAX),
-            redis_url: config::or("REDIS_URL", "redis://127.0.0.1:6379"),
-            redis_prefix: config::or("REDIS_KEY_PREFIX", ""),
             keys,
             batch_max: usize::try_from(config::positive("CHAT_BATCH_MAX", 256)?).unwrap_or(256),
             batch_wait: Duration::from_millis(config::parse("CHAT_BATCH_WAIT_MS", 0)?),

@@ -4,6 +4,7 @@ use chat_persistence::{config::Settings, startup::Application};
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init("chat-persistence");
     let settings = Settings::load()?;
+    let grace = settings.common.shutdown_grace;
     let app = Application::build(settings).await?;
-    app.run_until_stopped(shared::shutdown::signal()).await
+    app.run_until_stopped(shared::shutdown::signal_with_watchdog(grace)).await
 }

@@ -11,15 +11,14 @@ use futures_util::StreamExt;
 use prost::Message;
 use shared::subjects::{self, Subjects, queue};
 use tokio::{
-    sync::{Semaphore, mpsc, watch},
+    sync::{mpsc, watch},
     task::JoinHandle,
 };
 
 use crate::{
     config::Settings,
     delivery::Delivery,
-    handlers::{Ctx, queries, send},
-    pending::PendingQueue,
+    handlers::{Ctx, queries, read, send, stream},
 };
 
 /// Concurrent request handlers per subject.
@@ -43,32 +42,28 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let nats = shared::nats::connect(&settings.common.nats, "chat-persistence").await?;
         let subjects = Subjects::new(&settings.common.nats.subject_prefix);
-        let pool =
-            shared::db::lazy_pool(&settings.database, "chat", settings.database_max_connections);
-        let redis = shared::redis::connect(&settings.redis_url).await?;
-
+        // "Durable before acknowledged" must not rest on a server default an
+        // operator can change: every connection asks for synchronous commits.
+        let database = settings.database.clone().options([("synchronous_commit", "on")]);
+        let pool = shared::db::lazy_pool(&database, "chat", settings.database_max_connections);
         let migrated =
             shared::db::prepare_in_background(&settings.database, &pool, "chat", &MIGRATOR);
-
-        let pending =
-            Arc::new(PendingQueue::new(redis.clone(), pool.clone(), &settings.redis_prefix));
-        let delivery =
-            Delivery::start(nats.clone(), subjects.clone(), pool.clone(), pending.clone()).await?;
-        let ctx = Ctx { pool, nats, subjects, keys: Arc::new(settings.keys), pending, delivery };
+        let delivery = Delivery::new(nats.clone(), subjects.clone());
+        let ctx = Ctx { pool, nats, subjects, keys: Arc::new(settings.keys), delivery };
 
         {
-            // A replica that died between a commit and its delivery left recent
-            // messages unoffered: re-queue and offer them once the schema is ready.
+            // A replica that died between a commit and its publish left recent
+            // messages unoffered: offer them once the schema is ready.
             let (ctx, migrated) = (ctx.clone(), migrated.clone());
             tokio::spawn(async move {
                 while !migrated.load(Ordering::Acquire) {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                queries::requeue_recent(&ctx).await;
+                queries::offer_recent(&ctx).await;
             });
         }
         let (stop_tx, stop_rx) = watch::channel(false);
-        let (send_tx, send_rx) = mpsc::channel(settings.batch_max * 4);
+        let (send_tx, send_rx) = mpsc::channel(settings.batch_max);
         let committer = tokio::spawn(send::run_committer(
             ctx.clone(),
             send_rx,
@@ -77,29 +72,38 @@ impl Application {
         ));
         let mut workers = vec![serve_sends(&ctx, send_tx, stop_rx.clone()).await?];
         workers.push(rpc(&ctx, subjects::CHAT_HISTORY, &stop_rx, queries::history).await?);
-        workers.push(rpc(&ctx, subjects::CHAT_SYNC, &stop_rx, queries::sync).await?);
-        workers.push(rpc(&ctx, subjects::CHAT_PENDING, &stop_rx, queries::pending).await?);
+        workers.push(rpc(&ctx, subjects::CHAT_SYNC, &stop_rx, stream::sync).await?);
         workers
             .push(rpc(&ctx, subjects::CHAT_PENDING_COUNT, &stop_rx, queries::pending_count).await?);
-        workers.push(rpc(&ctx, subjects::CHAT_READ, &stop_rx, queries::read).await?);
+        workers.push(rpc(&ctx, subjects::CHAT_READ, &stop_rx, read::read).await?);
         workers
             .push(rpc(&ctx, subjects::CHAT_CONVERSATIONS, &stop_rx, queries::conversations).await?);
         workers.push(rpc(&ctx, subjects::CHAT_CONTACTS, &stop_rx, queries::contacts).await?);
-        workers.push(serve_delivered(&ctx, stop_rx.clone()).await?);
-        workers.push(serve_presence_events(&ctx, stop_rx.clone()).await?);
+        let pool = ctx.pool.clone();
+        workers.push(
+            shared::nats::serve_queue(
+                &ctx.nats,
+                ctx.subjects.get(subjects::CHAT_DELIVERED),
+                queue::CHAT,
+                stop_rx.clone(),
+                16,
+                move |msg| {
+                    let pool = pool.clone();
+                    async move { crate::delivery::cursors(&pool, msg.payload).await }
+                },
+            )
+            .await?,
+        );
         {
-            let pending = ctx.pending.clone();
             let mut stop = stop_rx.clone();
             let pool = ctx.pool.clone();
             workers.push(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                let mut tick = tokio::time::interval(Duration::from_secs(15));
                 loop {
                     tokio::select! {
                         _ = stop.changed() => return,
                         _ = tick.tick() => {
-                            pending.repair().await;
-                            // The partial index makes this an index-only count.
-                            if let Ok(n) = crate::repository::undelivered_total(&pool).await {
+                            if let Ok(n) = crate::repository::stream::pending_total(&pool).await {
                                 metrics::gauge!("chat_pending_messages").set(n as f64);
                             }
                         }
@@ -108,10 +112,8 @@ impl Application {
             }));
         }
 
-        let readiness = shared::ops::Checks::new(ctx.nats.clone())
-            .postgres(ctx.pool.clone(), migrated)
-            .redis(redis)
-            .build();
+        let readiness =
+            shared::ops::Checks::new(ctx.nats.clone()).postgres(ctx.pool.clone(), migrated).build();
         let (server, port) = shared::ops::serve(settings.common.http_addr, readiness)?;
         tracing::info!(port, "chat-persistence listening");
         Ok(Self {
@@ -157,7 +159,7 @@ impl Application {
 
 async fn serve_sends(
     ctx: &Ctx,
-    tx: mpsc::Sender<send::QueuedSend>,
+    tx: mpsc::Sender<send::QueuedBatch>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let mut sub =
@@ -170,82 +172,18 @@ async fn serve_sends(
                 next = sub.next() => {
                     let Some(msg) = next else { break };
                     metrics::counter!("chat_sends_received_total").increment(1);
-                    tracing::debug!("send received");
-                    match send::prepare(&ctx, msg) {
-                        Ok(queued) => {
-                            if tx.send(queued).await.is_err() {
-                                break;
-                            }
-                        }
-                        Err((Some(reply), e)) => {
-                            let rep = shared::proto::chat::v1::SendReply {
-                                result: Some(shared::proto::chat::v1::send_reply::Result::Error(e)),
-                                duplicate: false,
-                            };
-                            let _ = ctx.nats.publish(reply, rep.encode_to_vec().into()).await;
-                        }
-                        Err((None, _)) => {}
+                    let Some(batch) = send::prepare(&ctx, msg) else { continue };
+                    if batch.is_settled() {
+                        send::answer_now(&ctx, batch).await;
+                    } else if tx.send(batch).await.is_err() {
+                        break;
                     }
                 }
             }
         }
         let _ = sub.unsubscribe().await;
-        // Sends already received are still in the channel: dropping `tx` lets
-        // the committer finish them and stop.
-    }))
-}
-
-async fn serve_delivered(
-    ctx: &Ctx,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<JoinHandle<()>> {
-    let mut sub = ctx
-        .nats
-        .queue_subscribe(ctx.subjects.get(subjects::CHAT_DELIVERED), queue::CHAT.into())
-        .await?;
-    let ctx = ctx.clone();
-    Ok(tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                next = sub.next() => match next {
-                    Some(msg) => queries::delivered(&ctx, msg.payload).await,
-                    None => break,
-                },
-            }
-        }
-        let _ = sub.unsubscribe().await;
-    }))
-}
-
-async fn serve_presence_events(
-    ctx: &Ctx,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<JoinHandle<()>> {
-    let mut sub = ctx
-        .nats
-        .queue_subscribe(ctx.subjects.get(subjects::PRESENCE_EVENTS), queue::CHAT.into())
-        .await?;
-    let ctx = ctx.clone();
-    let permits = Arc::new(Semaphore::new(64));
-    Ok(tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                next = sub.next() => match next {
-                    Some(msg) => {
-                        let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                        let ctx = ctx.clone();
-                        tokio::spawn(async move {
-                            let _permit = permit;
-                            queries::status_changed(&ctx, msg.payload).await;
-                        });
-                    }
-                    None => break,
-                },
-            }
-        }
-        let _ = sub.unsubscribe().await;
+        // Batches already received are still in the channel: dropping `tx`
+        // lets the committer finish them and stop.
     }))
 }
 

@@ -1,7 +1,10 @@
 //! The connections this gateway holds, by user, and the per-user delivery
 //! subscriptions. A user's subject is subscribed while the user has at least
 //! one connection here, so a message costs one NATS delivery per gateway that
-//! holds its receiver, never a broadcast to every gateway.
+//! holds its receiver, never a broadcast to every gateway. A connection whose
+//! queue is full is never closed for it: ephemeral events are dropped, and a
+//! dropped stream event marks the connection lagging, so it fetches what it
+//! missed from the stream at the pace it reads.
 use std::sync::{
     Arc,
     atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
@@ -29,10 +32,12 @@ pub enum Kind {
 pub struct Outbound {
     /// The JSON text.
     pub frame: ByteString,
-    /// The message id, for per-connection de-duplication.
+    /// The message id (of a message or message ack).
     pub message_id: Option<u128>,
     /// Its kind.
     pub kind: Kind,
+    /// Its position in the user's stream; 0 for an ephemeral event or a reply.
+    pub seq: u64,
 }
 
 impl Outbound {
@@ -40,7 +45,13 @@ impl Outbound {
     pub fn new(json: Vec<u8>, message_id: Option<u128>, kind: Kind) -> Self {
         // serde_json always writes valid UTF-8.
         let frame = ByteString::try_from(Bytes::from(json)).unwrap_or_default();
-        Self { frame, message_id, kind }
+        Self { frame, message_id, kind, seq: 0 }
+    }
+
+    /// Sets the stream position of a durable event.
+    pub fn at(mut self, seq: u64) -> Self {
+        self.seq = seq;
+        self
     }
 }
 
@@ -50,18 +61,20 @@ pub struct ConnHandle {
     /// Connection id (unique in this process).
     pub id: u64,
     tx: mpsc::Sender<Outbound>,
-    overflow: Arc<Overflow>,
+    lag: Arc<Lag>,
 }
 
-/// Set when a connection's queue overflowed: the connection closes (1013).
+/// Set when a stream event could not be queued for a connection (its queue
+/// was full, or NATS reconnected and may have lost events): the connection
+/// fetches from the stream once it has written what it holds.
 #[derive(Default)]
-pub struct Overflow {
+pub struct Lag {
     flag: AtomicBool,
     notify: Notify,
 }
 
-impl Overflow {
-    /// Completes once the queue has overflowed.
+impl Lag {
+    /// Completes once the connection lags.
     pub async fn wait(&self) {
         loop {
             let notified = self.notify.notified();
@@ -72,9 +85,15 @@ impl Overflow {
         }
     }
 
-    fn trip(&self) {
+    /// Marks the connection lagging.
+    pub fn trip(&self) {
         self.flag.store(true, Ordering::Release);
         self.notify.notify_waiters();
+    }
+
+    /// Clears the mark (the connection is about to fetch what it missed).
+    pub fn clear(&self) {
+        self.flag.store(false, Ordering::Release);
     }
 }
 
@@ -99,12 +118,10 @@ pub struct Registration {
     pub handle: ConnHandle,
     /// The connection's outbound queue.
     pub rx: mpsc::Receiver<Outbound>,
-    /// Tripped when the queue overflows.
-    pub overflow: Arc<Overflow>,
+    /// Tripped when a stream event could not be queued.
+    pub lag: Arc<Lag>,
     /// Guards the user's delivery subscription (held while it is being created).
     pub subscription: Arc<Mutex<Option<tokio::task::AbortHandle>>>,
-    /// Whether this is the user's first connection on this gateway.
-    pub first: bool,
 }
 
 impl Registry {
@@ -123,11 +140,6 @@ impl Registry {
         self.connections.load(Ordering::Relaxed)
     }
 
-    /// How many users have a connection here.
-    pub fn user_count(&self) -> usize {
-        self.users.len()
-    }
-
     /// How many connections a user has here.
     pub fn connections_of(&self, user: Uuid) -> usize {
         self.users.get(&user).map_or(0, |s| s.conns.len())
@@ -138,7 +150,6 @@ impl Registry {
         self.users.iter().map(|e| (*e.key(), e.conns.len())).collect()
     }
 
-    /// Adds a connection of `user`.
     /// Adds a connection of `user` unless the user already has `max` here
     /// (checked and added under the user's entry lock, so concurrent
     /// handshakes cannot overshoot).
@@ -153,19 +164,15 @@ impl Registry {
             return None;
         }
         let (tx, rx) = mpsc::channel(self.queue);
-        let overflow = Arc::new(Overflow::default());
-        let handle = ConnHandle {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            tx,
-            overflow: overflow.clone(),
-        };
-        let first = slot.conns.is_empty();
+        let lag = Arc::new(Lag::default());
+        let handle =
+            ConnHandle { id: self.next_id.fetch_add(1, Ordering::Relaxed), tx, lag: lag.clone() };
         slot.conns.push(handle.clone());
         let subscription = slot.subscription.clone();
         drop(slot);
         self.connections.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("gateway_connections").increment(1.0);
-        Some(Registration { handle, rx, overflow, subscription, first })
+        Some(Registration { handle, rx, lag, subscription })
     }
 
     /// Removes a connection; returns true when it was the user's last one here.
@@ -187,32 +194,33 @@ impl Registry {
         last
     }
 
-    /// Hands an event to every connection of `user`; returns whether at least
-    /// one took it. A full queue drops typing at half capacity, and any other
-    /// event trips the connection's overflow (it closes and resumes with sync).
-    pub fn dispatch(&self, user: Uuid, out: &Outbound) -> bool {
-        let Some(slot) = self.users.get(&user) else { return false };
-        let mut delivered = false;
+    /// Hands an event to every connection of `user`. A full queue drops
+    /// typing at half capacity and any other ephemeral event when full; a
+    /// stream event that does not fit marks the connection lagging.
+    pub fn dispatch(&self, user: Uuid, out: &Outbound) {
+        let Some(slot) = self.users.get(&user) else { return };
         for c in &slot.conns {
             if out.kind == Kind::Typing && c.tx.capacity() < self.queue / 2 {
                 metrics::counter!("gateway_typing_dropped_total").increment(1);
                 continue;
             }
-            match c.tx.try_send(out.clone()) {
-                Ok(()) => delivered = true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    metrics::counter!("gateway_queue_overflows_total").increment(1);
-                    c.overflow.trip();
+            if let Err(mpsc::error::TrySendError::Full(_)) = c.tx.try_send(out.clone()) {
+                metrics::counter!("gateway_queue_full_total").increment(1);
+                if out.seq > 0 {
+                    c.lag.trip();
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
-        delivered
     }
 
-    /// Hands an event to every connection, whatever the user (drain notices).
-    pub fn all_connections(&self) -> Vec<ConnHandle> {
-        self.users.iter().flat_map(|e| e.conns.clone()).collect()
+    /// Marks every connection lagging (after a NATS reconnect, events
+    /// published meanwhile may be lost: each connection fetches them).
+    pub fn lag_all(&self) {
+        for slot in &self.users {
+            for c in &slot.conns {
+                c.lag.trip();
+            }
+        }
     }
 }
 

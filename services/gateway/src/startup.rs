@@ -48,12 +48,14 @@ pub struct Application {
     server: Server,
     state: Arc<AppState>,
     draining: watch::Sender<bool>,
+    connected: watch::Receiver<u64>,
 }
 
 impl Application {
     /// Connects to NATS, builds the routes and binds `HTTP_ADDR`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let nats = shared::nats::connect(&settings.common.nats, "gateway").await?;
+        let (nats, connected) =
+            shared::nats::connect_observed(&settings.common.nats, "gateway").await?;
         let (draining_tx, draining_rx) = watch::channel(false);
         let addr = settings.common.http_addr;
         let grace = settings.common.shutdown_grace;
@@ -113,11 +115,12 @@ impl Application {
                 }))
         })
         .disable_signals()
+        .tcp_nodelay(true)
         .shutdown_timeout(grace.as_secs().max(1))
         .listen(listener)?
         .run();
         tracing::info!(port, gateway_id = %state.settings.gateway_id, "gateway listening");
-        Ok(Self { port, server, state, draining: draining_tx })
+        Ok(Self { port, server, state, draining: draining_tx, connected })
     }
 
     /// The bound port.
@@ -125,14 +128,21 @@ impl Application {
         self.port
     }
 
-    /// Serves until `shutdown` completes, then drains.
+    /// Serves until `shutdown` completes, then drains: every step is
+    /// bounded, so the gateway stops within `SHUTDOWN_GRACE_SECS` and a few
+    /// seconds whatever state NATS and its clients are in.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        use shared::ops::bounded;
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
-        let heartbeat = tokio::spawn(crate::presence::run_heartbeat(self.state.clone()));
+        let background = [
+            tokio::spawn(crate::presence::run_heartbeat(self.state.clone())),
+            tokio::spawn(crate::cursors::run(self.state.clone())),
+            tokio::spawn(watch_reconnects(self.state.clone(), self.connected)),
+        ];
         tokio::select! {
             finished = &mut server => {
-                heartbeat.abort();
+                background.iter().for_each(|t| t.abort());
                 return Ok(finished??);
             }
             () = shutdown => tracing::info!("draining: refusing new connections, closing with 1012"),
@@ -147,20 +157,34 @@ impl Application {
         if tokio::time::timeout(grace, drained).await.is_err() {
             tracing::warn!(left = self.state.registry.connection_count(), "grace period over");
         }
-        heartbeat.abort();
-        // A last heartbeat with no users lets presence mark them offline at once.
+        background.iter().for_each(|t| t.abort());
+        // The last cursors, and a last heartbeat with no users so presence
+        // marks them offline at once.
+        bounded("report cursors", crate::cursors::flush(&self.state)).await;
         let beat = crate::presence::heartbeat(&self.state);
-        shared::nats::publish(
-            &self.state.nats,
-            self.state.subjects.get(shared::subjects::PRESENCE_HEARTBEAT),
-            &beat,
-        )
-        .await;
-        handle.stop(true).await;
-        let _ = server.await;
-        if let Err(e) = self.state.nats.drain().await {
-            tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
+        let subject = self.state.subjects.get(shared::subjects::PRESENCE_HEARTBEAT);
+        bounded("last heartbeat", shared::nats::publish(&self.state.nats, subject, &beat)).await;
+        if !bounded("stop the http server", handle.stop(true)).await {
+            handle.stop(false).await;
         }
+        server.abort();
+        bounded("drain nats", async {
+            if let Err(e) = self.state.nats.drain().await {
+                tracing::warn!(error.cause_chain = ?e, "failed to drain nats");
+            }
+        })
+        .await;
         Ok(())
+    }
+}
+
+/// After NATS reconnects, every connection fetches what may have been
+/// published while the gateway was away.
+async fn watch_reconnects(state: Arc<AppState>, mut connected: watch::Receiver<u64>) {
+    while connected.changed().await.is_ok() {
+        if *connected.borrow_and_update() > 1 {
+            tracing::info!("nats reconnected: connections catch up from their streams");
+            state.registry.lag_all();
+        }
     }
 }

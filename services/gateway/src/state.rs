@@ -8,7 +8,7 @@ use shared::{auth::JwtVerifier, subjects::Subjects};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::{config::Settings, error::ApiError, registry::Registry};
+use crate::{config::Settings, cursors::Cursors, error::ApiError, registry::Registry};
 
 /// Shared state of the gateway.
 pub struct AppState {
@@ -20,6 +20,8 @@ pub struct AppState {
     pub verifier: JwtVerifier,
     /// Connections held by this instance.
     pub registry: Arc<Registry>,
+    /// Stream positions written here, waiting to be reported.
+    pub cursors: Cursors,
     /// Per-user frame rate limiter (shared by a user's connections here).
     pub limiter: DefaultKeyedRateLimiter<Uuid>,
     /// Per-user REST request rate limiter.
@@ -41,6 +43,7 @@ impl AppState {
         Arc::new(Self {
             api_limiter: RateLimiter::keyed(Quota::per_second(api_per_sec).allow_burst(api_burst)),
             registry: Arc::new(Registry::new(settings.outbound_queue)),
+            cursors: Cursors::default(),
             limiter: RateLimiter::keyed(Quota::per_second(per_sec).allow_burst(burst)),
             verifier: settings.verifier.clone(),
             nats,

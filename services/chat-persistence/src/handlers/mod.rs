@@ -9,11 +9,14 @@ use shared::{
     subjects::Subjects,
 };
 use sqlx::PgPool;
+use uuid::Uuid;
 
-use crate::{delivery::Delivery, pending::PendingQueue, repository::StoredMessage};
+use crate::{delivery::Delivery, repository::StoredMessage};
 
 pub mod queries;
+pub mod read;
 pub mod send;
+pub mod stream;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -26,16 +29,15 @@ pub struct Ctx {
     pub subjects: Subjects,
     /// Encryption keys.
     pub keys: Arc<KeyRing>,
-    /// The Redis pending queue.
-    pub pending: Arc<PendingQueue>,
-    /// The delivery router.
+    /// Publishes events to users.
     pub delivery: Delivery,
 }
 
 impl Ctx {
-    /// Opens a stored row into the wire message; a row that fails to open is
-    /// flagged `undecryptable` with empty content, never an error for the page.
-    pub fn open(&self, row: &StoredMessage) -> ChatMessage {
+    /// Opens a stored row into the message as `viewer` sees it (its position
+    /// in the viewer's stream); a row that fails to open is flagged
+    /// `undecryptable` with empty content, never an error for the page.
+    pub fn open(&self, row: &StoredMessage, viewer: Uuid) -> ChatMessage {
         let (content, undecryptable) = match self
             .keys
             .open_text(&row.content_enc, row.message_id.as_bytes())
@@ -57,6 +59,7 @@ impl Ctx {
             message_type: i32::from(row.message_type),
             client_msg_id: row.client_msg_id.clone().unwrap_or_default(),
             undecryptable,
+            seq: row.seq_for(viewer),
         }
     }
 }

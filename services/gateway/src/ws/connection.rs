@@ -1,45 +1,33 @@
-//! One WebSocket connection: the pending drain on connect, then a loop over
-//! client frames, the outbound queue, in-flight sends, protocol pings, queue
-//! overflow and the gateway's drain signal.
-use std::{
-    collections::{HashSet, VecDeque},
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    time::Instant,
-};
+//! One WebSocket connection: the catch-up on connect, then a loop over
+//! client frames, live events (written in stream order by the [`Cursor`]),
+//! the send batch and reads in flight, gap fills, protocol pings and the
+//! gateway's drain signal. A connection is never closed for reading slowly:
+//! what does not fit its queue is fetched from the stream as it reads.
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use futures_util::{StreamExt, stream::FuturesOrdered};
-use shared::{
-    ids::{uuid_bytes, uuid_from},
-    proto::chat::v1::{DeliveredNotice, MessagesReply, PendingRequest, messages_reply},
-    subjects,
-};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::{
     presence,
-    registry::{Kind, Outbound, Registration},
+    registry::{Lag, Outbound, Registration},
     state::AppState,
-    ws::{delivery, frames},
+    ws::{cursor::Cursor, delivery, frames, sends::Sends},
 };
 
-/// Most sends, read receipts and syncs in flight per connection; past it the
-/// connection stops reading (back-pressure on the client).
+/// Most sends and read receipts queued or in flight per connection; past it
+/// the connection stops reading (back-pressure on the client).
 const MAX_IN_FLIGHT: usize = 32;
-/// Recently written message ids remembered per connection (de-duplication).
-const SEEN: usize = 128;
 /// Longest accepted message content, in bytes.
 pub(super) const MAX_CONTENT_BYTES: usize = 16 * 1024;
 /// Consecutive oversized frames before closing with 1009.
 pub(super) const MAX_SIZE_STRIKES: u32 = 3;
 /// Consecutive rate-limited frames before closing with 1008.
 pub(super) const MAX_RATE_STRIKES: u32 = 20;
-/// Pending messages asked for per request on connect (replies are also cut to fit NATS).
-const PENDING_PAGE: u32 = 500;
-/// The most pending messages written on connect (the rest come with `sync`).
-const PENDING_MAX: usize = 10_000;
+/// How long a draining connection may take to write what it holds.
+const DRAIN_WRITES: Duration = Duration::from_secs(2);
 
 pub(super) type Work = Pin<Box<dyn Future<Output = Vec<Outbound>>>>;
 
@@ -47,8 +35,11 @@ pub(super) struct Conn {
     pub(super) state: Arc<AppState>,
     pub(super) user: Uuid,
     pub(super) session: Session,
-    pub(super) seen: VecDeque<u128>,
-    pub(super) drained: Option<HashSet<u128>>,
+    pub(super) cursor: Cursor,
+    pub(super) sends: Sends,
+    /// When a failed catch-up is tried again.
+    pub(super) retry_at: Option<Instant>,
+    pub(super) retry_delay: Duration,
     pub(super) size_strikes: u32,
     pub(super) rate_strikes: u32,
 }
@@ -70,13 +61,15 @@ pub async fn run(
     session: Session,
     mut stream: AggregatedMessageStream,
 ) {
-    let Registration { handle, mut rx, overflow, subscription, .. } = registration;
+    let Registration { handle, mut rx, lag, subscription } = registration;
     let mut conn = Conn {
         state: state.clone(),
         user,
         session,
-        seen: VecDeque::with_capacity(16),
-        drained: None,
+        cursor: Cursor::default(),
+        sends: Sends::default(),
+        retry_at: None,
+        retry_delay: Duration::from_millis(500),
         size_strikes: 0,
         rate_strikes: 0,
     };
@@ -99,138 +92,126 @@ pub async fn run(
     };
     let reason = if subscribed {
         presence::connection_opened(&state, user, &handle).await;
-        conn.drain_pending().await;
-        conn.serve(&mut stream, &mut rx, &overflow).await
+        // The pending drain: the stream after the user's delivered cursor.
+        if conn.catch_up().await {
+            conn.serve(&mut stream, &mut rx, &lag).await
+        } else {
+            None
+        }
     } else {
         Some(CloseReason { code: CloseCode::Again, description: Some("try again later".into()) })
     };
     tracing::debug!(%user, reason = ?reason, "connection closed");
     let last = state.registry.unregister(user, handle.id);
     presence::connection_closed(&state, user, last).await;
-    let _ = conn.session.close(reason).await;
+    let _ = tokio::time::timeout(DRAIN_WRITES, conn.session.close(reason)).await;
 }
 
 impl Conn {
     pub(super) async fn write(&mut self, out: &Outbound) -> bool {
-        if let Some(id) = out.message_id {
-            let seen =
-                self.seen.contains(&id) || self.drained.as_ref().is_some_and(|d| d.contains(&id));
-            if seen && out.kind != Kind::Reply {
-                return true;
-            }
-            if !seen {
-                self.remember(id);
-            }
-        }
         metrics::counter!("gateway_frames_out_total").increment(1);
         self.session.text(out.frame.clone()).await.is_ok()
     }
 
-    pub(super) fn remember(&mut self, id: u128) {
-        if self.seen.len() == SEEN {
-            self.seen.pop_front();
+    /// Writes frames in order; false when the socket is gone.
+    pub(super) async fn write_all(&mut self, outs: &[Outbound]) -> bool {
+        for out in outs {
+            if !self.write(out).await {
+                return false;
+            }
         }
-        self.seen.push_back(id);
+        self.report();
+        true
     }
 
-    /// Writes the user's pending messages (oldest first), page by page, and
-    /// confirms each page once written.
-    async fn drain_pending(&mut self) {
-        let mut drained = HashSet::new();
-        let mut after = bytes::Bytes::new();
-        while drained.len() < PENDING_MAX {
-            let req = PendingRequest { user_id: uuid_bytes(self.user), limit: PENDING_PAGE, after };
-            let subject = self.state.subjects.get(subjects::CHAT_PENDING);
-            let reply: Result<MessagesReply, _> =
-                shared::nats::request(&self.state.nats, subject, &req).await;
-            let list = match reply {
-                Ok(MessagesReply { result: Some(messages_reply::Result::Messages(list)) }) => list,
-                other => {
-                    // They stay pending: the next connect (or `sync`) brings them.
-                    tracing::debug!(reply = ?other.err(), "pending drain unavailable");
-                    break;
-                }
-            };
-            let Some(last) = list.messages.last().map(|m| m.id.clone()) else { break };
-            let mut ids = Vec::with_capacity(list.messages.len());
-            for m in &list.messages {
-                if !self.write(&frames::private_message(m)).await {
-                    return;
-                }
-                if let Some(id) = uuid_from(&m.id) {
-                    drained.insert(id.as_u128());
-                }
-                ids.push(m.id.clone());
-            }
-            let notice = DeliveredNotice { user_id: uuid_bytes(self.user), message_ids: ids };
-            let subject = self.state.subjects.get(subjects::CHAT_DELIVERED);
-            shared::nats::publish(&self.state.nats, subject, &notice).await;
-            after = last;
+    /// Tells chat-persistence (batched, by [`crate::cursors`]) how far the stream was written.
+    pub(super) fn report(&self) {
+        if let Some(hi) = self.cursor.hi() {
+            self.state.cursors.advance(self.user, hi);
         }
-        if !drained.is_empty() {
-            self.drained = Some(drained);
+    }
+
+    /// An event from the user's subject, or a reply queued by presence.
+    async fn on_event(&mut self, out: Outbound) -> bool {
+        if out.seq == 0 {
+            return self.write(&out).await;
         }
+        let ready = self.cursor.live(out, std::time::Instant::now());
+        self.write_all(&ready).await
     }
 
     async fn serve(
         &mut self,
         stream: &mut AggregatedMessageStream,
         rx: &mut tokio::sync::mpsc::Receiver<Outbound>,
-        overflow: &crate::registry::Overflow,
+        lag: &Lag,
     ) -> Option<CloseReason> {
         let mut draining = self.state.draining.clone();
-        let mut in_flight: FuturesOrdered<Work> = FuturesOrdered::new();
+        let mut reads: FuturesOrdered<Work> = FuturesOrdered::new();
         let mut ping = tokio::time::interval(self.state.settings.ping_interval);
         ping.reset();
         let mut last_heard = Instant::now();
         let idle = self.state.settings.idle_timeout;
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
         loop {
+            let gap = self.cursor.gap_deadline().map_or(far, Instant::from_std);
+            let retry = self.retry_at.unwrap_or(far);
             tokio::select! {
                 biased;
                 _ = draining.wait_for(|d| *d) => {
-                    // Finish what the client sent before telling it to reconnect elsewhere.
-                    while let Some(outs) = in_flight.next().await {
-                        for out in &outs {
-                            self.write(out).await;
-                        }
-                    }
-                    while let Ok(out) = rx.try_recv() {
-                        self.write(&out).await;
-                    }
+                    self.finish(&mut reads, rx).await;
                     return Some(CloseReason {
                         code: CloseCode::Restart,
                         description: Some("gateway restarting, reconnect".into()),
                     });
                 }
-                () = overflow.wait() => {
-                    return Some(CloseReason {
-                        code: CloseCode::Again,
-                        description: Some("too slow; reconnect and sync".into()),
-                    });
+                Some(answers) = self.sends.in_flight.next(), if !self.sends.in_flight.is_empty() => {
+                    self.sends.answered(&self.state);
+                    if !self.on_answers(answers).await {
+                        return None;
+                    }
                 }
-                Some(outs) = in_flight.next(), if !in_flight.is_empty() => {
-                    for out in &outs {
-                        if !self.write(out).await {
-                            return None;
-                        }
+                Some(outs) = reads.next(), if !reads.is_empty() => {
+                    if !self.write_all(&outs).await {
+                        return None;
                     }
                 }
                 out = rx.recv() => {
-                    let out = out?;
-                    if !self.write(&out).await {
+                    if !self.on_event(out?).await {
                         return None;
                     }
-                    if rx.is_empty() {
-                        self.drained = None;
+                }
+                () = lag.wait() => {
+                    // Write what is queued first, then fetch what did not fit.
+                    while let Ok(out) = rx.try_recv() {
+                        if !self.on_event(out).await {
+                            return None;
+                        }
+                    }
+                    lag.clear();
+                    if !self.catch_up().await {
+                        return None;
+                    }
+                    last_heard = Instant::now();
+                }
+                () = tokio::time::sleep_until(gap), if gap < far => {
+                    metrics::counter!("gateway_gap_fills_total").increment(1);
+                    if !self.catch_up().await {
+                        return None;
                     }
                 }
-                frame = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
+                () = tokio::time::sleep_until(retry), if retry < far => {
+                    if !self.catch_up().await {
+                        return None;
+                    }
+                }
+                frame = stream.next(), if self.sends.len() + reads.len() < MAX_IN_FLIGHT => {
                     last_heard = Instant::now();
                     let flow = match frame {
                         None => return None,
                         Some(Ok(AggregatedMessage::Text(text))) => {
                             metrics::counter!("gateway_frames_in_total").increment(1);
-                            self.on_text(&text, &mut in_flight).await
+                            self.on_text(&text, &mut reads).await
                         }
                         Some(Ok(AggregatedMessage::Binary(_))) => {
                             self.reply(frames::error("invalid_json", "binary frames are not supported; send JSON text", None)).await
@@ -260,6 +241,61 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Writes the acks (or errors) of a send batch, moving the cursor past
+    /// acknowledged messages that are next in the stream.
+    async fn on_answers(&mut self, answers: Vec<super::sends::Answer>) -> bool {
+        for answer in answers {
+            let ready = match answer {
+                super::sends::Answer::Ack { out, seq, id } => {
+                    if !self.write(&out).await {
+                        return false;
+                    }
+                    self.cursor.acked(seq, id)
+                }
+                super::sends::Answer::Error(out) => {
+                    if !self.write(&out).await {
+                        return false;
+                    }
+                    continue;
+                }
+            };
+            if !self.write_all(&ready).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Draining: answers what the client sent and writes what is queued,
+    /// within [`DRAIN_WRITES`] (a client that does not read cannot hold the
+    /// gateway), before the 1012 close.
+    async fn finish(
+        &mut self,
+        reads: &mut FuturesOrdered<Work>,
+        rx: &mut tokio::sync::mpsc::Receiver<Outbound>,
+    ) {
+        let limit = self.state.settings.common.nats.request_timeout + DRAIN_WRITES;
+        let work = async {
+            while let Some(answers) = self.sends.in_flight.next().await {
+                self.sends.answered(&self.state);
+                if !self.on_answers(answers).await {
+                    return;
+                }
+            }
+            while let Some(outs) = reads.next().await {
+                if !self.write_all(&outs).await {
+                    return;
+                }
+            }
+            while let Ok(out) = rx.try_recv() {
+                if !self.on_event(out).await {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(limit, work).await;
     }
 
     pub(super) async fn reply(&mut self, out: Outbound) -> Flow {

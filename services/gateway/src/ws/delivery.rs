@@ -1,13 +1,11 @@
 //! The per-user delivery subscription: events published on the user's
 //! subject are rendered once and handed to every connection of the user
-//! here. A delivery request (a private message) is answered `delivered`
-//! when at least one connection took it, so chat-persistence can take it
-//! off the pending queue.
+//! here (each connection orders stream events by position itself).
 use std::sync::Arc;
 
 use futures_util::StreamExt;
 use prost::Message;
-use shared::proto::gateway::v1::{DeliverReply, UserEvent};
+use shared::proto::gateway::v1::UserEvent;
 use uuid::Uuid;
 
 use crate::{state::AppState, ws::frames};
@@ -16,8 +14,8 @@ use crate::{state::AppState, ws::frames};
 const SUBSCRIBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Subscribes to the user's subject (confirmed by the server before it
-/// returns, so a following pending drain cannot miss a message) and spawns
-/// the loop that dispatches its events.
+/// returns, so a following catch-up cannot miss an event) and spawns the
+/// loop that dispatches its events.
 pub async fn subscribe(
     state: &Arc<AppState>,
     user: Uuid,
@@ -33,21 +31,15 @@ pub async fn subscribe(
     let state = state.clone();
     let task = tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
-            let delivered = match UserEvent::decode(msg.payload.clone()) {
-                Ok(event) => match frames::render(&event) {
-                    Some(out) => state.registry.dispatch(user, &out),
-                    None => false,
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "undecodable user event");
-                    false
+            match UserEvent::decode(msg.payload) {
+                Ok(event) => {
+                    if let Some(out) = frames::render(&event) {
+                        state.registry.dispatch(user, &out);
+                    }
                 }
-            };
-            metrics::counter!("gateway_events_in_total").increment(1);
-            tracing::debug!(%user, delivered, "event dispatched");
-            if msg.reply.is_some() {
-                shared::nats::respond(&state.nats, &msg, &DeliverReply { delivered }).await;
+                Err(e) => tracing::warn!(error = %e, "undecodable user event"),
             }
+            metrics::counter!("gateway_events_in_total").increment(1);
         }
     });
     Ok(task.abort_handle())

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use shared::{
     ids::{rfc3339, uuid_from},
     proto::{
-        chat::v1::{ChatMessage, MessageType, ReadReceipt},
+        chat::v1::{ChatMessage, MessageType, ReadReceipt, StreamEvent, stream_event},
         feed::v1::{FeedEvent, UpdateType},
         gateway::v1::{UserEvent, user_event},
     },
@@ -40,6 +40,9 @@ pub struct RawFrame<'a> {
     /// `sync`: resume after this message id.
     #[serde(borrow, default)]
     pub after: Option<Cow<'a, str>>,
+    /// `sync`: resume after this position of the user's stream (instead of `after`).
+    #[serde(default)]
+    pub after_seq: Option<serde_json::Value>,
 }
 
 /// Renders the wire name of a message type.
@@ -77,6 +80,12 @@ pub struct MessageJson<'a> {
     message_type: &'static str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     undecryptable: bool,
+    #[serde(skip_serializing_if = "is_zero")]
+    seq: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl<'a> MessageJson<'a> {
@@ -91,6 +100,7 @@ impl<'a> MessageJson<'a> {
             read: m.read,
             message_type: message_type_name(m.message_type),
             undecryptable: m.undecryptable,
+            seq: m.seq,
         }
     }
 }
@@ -99,13 +109,13 @@ fn json(value: &impl Serialize) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-/// `private_message` for a delivered message.
+/// `private_message` for a delivered message (at its position in the user's stream).
 pub fn private_message(m: &ChatMessage) -> Outbound {
     let id = uuid_from(&m.id).map(|u| u.as_u128());
     let body = json(
         &serde_json::json!({"type": "private_message", "message": MessageJson::from_proto(m)}),
     );
-    Outbound::new(body, id, Kind::Event)
+    Outbound::new(body, id, Kind::Event).at(m.seq)
 }
 
 /// `message_ack` to the sender once the message is durable.
@@ -159,13 +169,26 @@ fn feed_update(e: &FeedEvent) -> Vec<u8> {
     }))
 }
 
-fn read_receipt(r: &ReadReceipt) -> Vec<u8> {
-    json(&serde_json::json!({
+/// `read_receipt` (at its position in the user's stream).
+pub fn read_receipt(r: &ReadReceipt) -> Outbound {
+    let mut v = serde_json::json!({
         "type": "read_receipt",
         "message_id": uuid_from(&r.message_id).unwrap_or_default(),
         "reader_id": uuid_from(&r.reader_id).unwrap_or_default(),
         "read_at": rfc3339(r.read_at_micros),
-    }))
+    });
+    if r.seq > 0 {
+        v["seq"] = serde_json::Value::from(r.seq);
+    }
+    Outbound::new(json(&v), None, Kind::Event).at(r.seq)
+}
+
+/// Renders one event of a stream page.
+pub fn stream_event(e: &StreamEvent) -> Option<Outbound> {
+    Some(match e.event.as_ref()? {
+        stream_event::Event::Message(m) => private_message(m),
+        stream_event::Event::Receipt(r) => read_receipt(r),
+    })
 }
 
 /// Renders an event for a user into its frame (once, shared by all their connections).
@@ -177,7 +200,7 @@ pub fn render(event: &UserEvent) -> Option<Outbound> {
             None,
             Kind::Typing,
         ),
-        user_event::Event::ReadReceipt(r) => Outbound::new(read_receipt(r), None, Kind::Event),
+        user_event::Event::ReadReceipt(r) => read_receipt(r),
         user_event::Event::UserStatus(s) => Outbound::new(
             json(&serde_json::json!({
                 "type": "user_status", "user_id": uuid_from(&s.user_id)?, "online": s.online

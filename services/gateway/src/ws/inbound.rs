@@ -1,26 +1,25 @@
 //! Client frames: parsing, validation, rate limiting, and what each frame
-//! type does (sends and receipts go to chat-persistence as in-flight work;
-//! typing is published straight to the receiver's subject).
+//! type does (sends queue for the connection's next batch, receipts go to
+//! chat-persistence as in-flight work, `sync` fetches the stream, typing is
+//! published straight to the receiver's subject).
 use actix_ws::CloseCode;
 use futures_util::stream::FuturesOrdered;
 use shared::{
     ids::{micros, new_id, uuid_bytes},
     proto::{
-        chat::v1::{
-            MessagesReply, ReadReply, ReadRequest, SendReply, SendRequest, SyncRequest,
-            messages_reply, read_reply, send_reply,
-        },
+        chat::v1::{ReadReply, ReadRequest, SendRequest, read_reply},
         common::v1::ErrorReply,
         gateway::v1::{Typing, UserEvent, user_event},
     },
     subjects,
 };
-use std::time::Instant;
 use uuid::Uuid;
 
 use super::{
+    catchup::Start,
     connection::{Conn, Flow, MAX_CONTENT_BYTES, MAX_RATE_STRIKES, MAX_SIZE_STRIKES, Work, close},
     frames,
+    sends::Queued,
 };
 use crate::registry::Outbound;
 
@@ -85,18 +84,14 @@ impl Conn {
         }
         self.rate_strikes = 0;
         match kind {
-            "private_message" => self.on_private_message(frame, in_flight).await,
+            "private_message" => self.on_private_message(frame).await,
             "typing" => self.on_typing(frame).await,
             "read_receipt" => self.on_read_receipt(frame, in_flight).await,
-            _ => self.on_sync(frame, in_flight).await,
+            _ => self.on_sync(frame).await,
         }
     }
 
-    async fn on_private_message(
-        &mut self,
-        f: frames::RawFrame<'_>,
-        in_flight: &mut FuturesOrdered<Work>,
-    ) -> Flow {
+    async fn on_private_message(&mut self, f: frames::RawFrame<'_>) -> Flow {
         let cmid = match &f.client_msg_id {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::String(s)) if !s.is_empty() && s.chars().count() <= 64 => {
@@ -158,8 +153,8 @@ impl Conn {
                 .await;
         }
         let id = new_id();
-        // The echo of this message to the sender's devices must not come back here.
-        self.remember(id.as_u128());
+        // The echo of this message to the user's devices is not written back here.
+        self.cursor.own(id.as_u128());
         let req = SendRequest {
             id: uuid_bytes(id),
             sender_id: uuid_bytes(self.user),
@@ -169,34 +164,8 @@ impl Conn {
             message_type: message_type as i32,
             timestamp_micros: micros(chrono::Utc::now()),
         };
-        let state = self.state.clone();
         metrics::counter!("gateway_messages_in_total").increment(1);
-        in_flight.push_back(Box::pin(async move {
-            let started = Instant::now();
-            let reply: Result<SendReply, _> =
-                shared::nats::request(&state.nats, state.subjects.get(subjects::CHAT_SEND), &req)
-                    .await;
-            metrics::histogram!("gateway_send_seconds").record(started.elapsed().as_secs_f64());
-            let c = cmid.as_deref();
-            vec![match reply {
-                Ok(SendReply { result: Some(send_reply::Result::Message(m)), duplicate }) => {
-                    frames::message_ack(c, &m, duplicate)
-                }
-                Ok(SendReply { result: Some(send_reply::Result::Error(e)), .. }) => {
-                    remote_error(&e, c)
-                }
-                Ok(SendReply { result: None, .. }) => frames::error(
-                    "unavailable",
-                    "message not stored; resend with the same client_msg_id",
-                    c,
-                ),
-                Err(_) => frames::error(
-                    "unavailable",
-                    "message not stored; resend with the same client_msg_id",
-                    c,
-                ),
-            }]
-        }));
+        self.sends.push(&self.state, Queued { req, client_msg_id: cmid });
         Flow::Continue
     }
 
@@ -257,40 +226,44 @@ impl Conn {
         Flow::Continue
     }
 
-    async fn on_sync(
-        &mut self,
-        f: frames::RawFrame<'_>,
-        in_flight: &mut FuturesOrdered<Work>,
-    ) -> Flow {
-        let after = match f.after.as_deref().map(Uuid::parse_str) {
-            None => {
-                return self.reply(frames::error("missing_field", "after is required", None)).await;
-            }
-            Some(Err(_)) => {
+    async fn on_sync(&mut self, f: frames::RawFrame<'_>) -> Flow {
+        let start = match (f.after.as_deref(), &f.after_seq) {
+            (_, Some(serde_json::Value::Number(n))) => match n.as_u64() {
+                Some(seq) => Start::Seq(seq),
+                None => {
+                    return self
+                        .reply(frames::error(
+                            "invalid_argument",
+                            "after_seq must be a position (a non-negative integer)",
+                            None,
+                        ))
+                        .await;
+                }
+            },
+            (_, Some(_)) => {
                 return self
-                    .reply(frames::error("invalid_uuid", "after must be a message id", None))
+                    .reply(frames::error(
+                        "invalid_argument",
+                        "after_seq must be a position (a non-negative integer)",
+                        None,
+                    ))
                     .await;
             }
-            Some(Ok(a)) => a,
+            (None, None) => {
+                return self
+                    .reply(frames::error("missing_field", "after or after_seq is required", None))
+                    .await;
+            }
+            (Some(after), None) => match Uuid::parse_str(after) {
+                Ok(id) => Start::Message(id),
+                Err(_) => {
+                    return self
+                        .reply(frames::error("invalid_uuid", "after must be a message id", None))
+                        .await;
+                }
+            },
         };
-        let req =
-            SyncRequest { user_id: uuid_bytes(self.user), after: uuid_bytes(after), limit: 1000 };
-        let state = self.state.clone();
-        in_flight.push_back(Box::pin(async move {
-            let reply: Result<MessagesReply, _> =
-                shared::nats::request(&state.nats, state.subjects.get(subjects::CHAT_SYNC), &req)
-                    .await;
-            match reply {
-                Ok(MessagesReply { result: Some(messages_reply::Result::Messages(list)) }) => {
-                    list.messages.iter().map(frames::private_message).collect()
-                }
-                Ok(MessagesReply { result: Some(messages_reply::Result::Error(e)) }) => {
-                    vec![remote_error(&e, None)]
-                }
-                _ => vec![frames::error("unavailable", "sync failed; retry", None)],
-            }
-        }));
-        Flow::Continue
+        if self.sync(start).await { Flow::Continue } else { close(CloseCode::Away, "") }
     }
 }
 

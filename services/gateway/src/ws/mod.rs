@@ -8,10 +8,13 @@ use uuid::Uuid;
 
 use crate::{auth::ws_token, error::ApiError, state::AppState};
 
+mod catchup;
 pub mod connection;
+pub mod cursor;
 pub mod delivery;
 pub mod frames;
 mod inbound;
+mod sends;
 
 /// Upgrades an authenticated, authorized request to a WebSocket.
 pub async fn handshake(

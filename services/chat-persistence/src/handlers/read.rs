@@ -1,0 +1,87 @@
+//! `chat.v1.rpc.read`: the receiver read a message. The receipt is a
+//! durable event in two streams: the sender's (every device of the sender
+//! learns it, live or on its next connect) and the reader's (the reader's
+//! other devices). Reading twice changes nothing.
+use shared::{
+    ids::{micros, uuid_bytes, uuid_from},
+    proto::{
+        chat::v1::{ReadReceipt, ReadReply, ReadRequest, read_reply},
+        common::v1::{ErrorCode, ErrorReply},
+    },
+};
+use uuid::Uuid;
+
+use super::{Ctx, queries::unavailable};
+use crate::repository::stream::{self, ReceiptRow};
+
+fn failed(e: ErrorReply) -> ReadReply {
+    ReadReply { result: Some(read_reply::Result::Error(e)) }
+}
+
+/// `chat.v1.rpc.read`: only the receiver may mark a message read.
+pub async fn read(ctx: Ctx, req: ReadRequest) -> ReadReply {
+    let (Some(reader), Some(message)) = (uuid_from(&req.reader_id), uuid_from(&req.message_id))
+    else {
+        return failed(ErrorReply::invalid("message_id", "message_id must be a UUID"));
+    };
+    let (sender, read_at) = match stream::message_parties(&ctx.pool, message).await {
+        Err(e) => return failed(unavailable(&e)),
+        Ok(None) => return failed(ErrorReply::new(ErrorCode::NotFound, "unknown message")),
+        Ok(Some((_, receiver, _))) if receiver != reader => {
+            return failed(ErrorReply::new(
+                ErrorCode::Forbidden,
+                "only the receiver can mark a message read",
+            ));
+        }
+        Ok(Some((sender, _, read_at))) => (sender, read_at),
+    };
+    let receipt = |read_at, seq| ReadReceipt {
+        message_id: uuid_bytes(message),
+        reader_id: uuid_bytes(reader),
+        sender_id: uuid_bytes(sender),
+        read_at_micros: micros(read_at),
+        seq,
+    };
+    if let Some(at) = read_at {
+        return ReadReply { result: Some(read_reply::Result::Receipt(receipt(at, 0))) };
+    }
+    match record(&ctx, message, sender, reader).await {
+        Ok(Some((at, sender_seq, reader_seq))) => {
+            ctx.delivery.receipt(sender, &receipt(at, sender_seq)).await;
+            let own = receipt(at, reader_seq);
+            ctx.delivery.receipt(reader, &own).await;
+            ReadReply { result: Some(read_reply::Result::Receipt(own)) }
+        }
+        // Read meanwhile by another device: that one recorded it.
+        Ok(None) => ReadReply {
+            result: Some(read_reply::Result::Receipt(receipt(chrono::Utc::now(), 0))),
+        },
+        Err(e) => failed(unavailable(&e)),
+    }
+}
+
+/// Marks the message read and adds the receipt to both streams, in one
+/// transaction; `None` when it was read meanwhile.
+async fn record(
+    ctx: &Ctx,
+    message: Uuid,
+    sender: Uuid,
+    reader: Uuid,
+) -> sqlx::Result<Option<(chrono::DateTime<chrono::Utc>, u64, u64)>> {
+    let mut users = [sender, reader];
+    users.sort_unstable();
+    let mut tx = ctx.pool.begin().await?;
+    let last = stream::lock(&mut tx, &users).await?;
+    let read_at = chrono::Utc::now();
+    if !stream::mark_read(&mut tx, message, read_at).await? {
+        return Ok(None);
+    }
+    let sender_seq = last.get(&sender).copied().unwrap_or_default() + 1;
+    let reader_seq = last.get(&reader).copied().unwrap_or_default() + 1;
+    let rows =
+        [ReceiptRow { user_id: sender, seq: sender_seq }, ReceiptRow { user_id: reader, seq: reader_seq }];
+    stream::insert_receipt(&mut tx, &rows, (message, sender, reader), read_at).await?;
+    tx.commit().await?;
+    let seq = |s: i64| u64::try_from(s).unwrap_or_default();
+    Ok(Some((read_at, seq(sender_seq), seq(reader_seq))))
+}
