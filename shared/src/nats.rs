@@ -53,17 +53,17 @@ pub async fn connect_observed(
         .event_callback(move |event| {
             let connected_tx = connected_tx.clone();
             async move {
-            match event {
-                async_nats::Event::Connected => {
-                    tracing::info!("nats connected");
-                    connected_tx.send_modify(|n| *n += 1);
+                match event {
+                    async_nats::Event::Connected => {
+                        tracing::info!("nats connected");
+                        connected_tx.send_modify(|n| *n += 1);
+                    }
+                    async_nats::Event::Disconnected => tracing::warn!("nats disconnected"),
+                    async_nats::Event::SlowConsumer(sid) => {
+                        tracing::warn!(sid, "nats slow consumer: messages dropped");
+                    }
+                    other => tracing::info!(event = %other, "nats event"),
                 }
-                async_nats::Event::Disconnected => tracing::warn!("nats disconnected"),
-                async_nats::Event::SlowConsumer(sid) => {
-                    tracing::warn!(sid, "nats slow consumer: messages dropped");
-                }
-                other => tracing::info!(event = %other, "nats event"),
-            }
             }
         });
     if let Some(path) = &settings.creds_file {

@@ -53,9 +53,9 @@ pub async fn read(ctx: Ctx, req: ReadRequest) -> ReadReply {
             ReadReply { result: Some(read_reply::Result::Receipt(own)) }
         }
         // Read meanwhile by another device: that one recorded it.
-        Ok(None) => ReadReply {
-            result: Some(read_reply::Result::Receipt(receipt(chrono::Utc::now(), 0))),
-        },
+        Ok(None) => {
+            ReadReply { result: Some(read_reply::Result::Receipt(receipt(chrono::Utc::now(), 0))) }
+        }
         Err(e) => failed(unavailable(&e)),
     }
 }
@@ -78,8 +78,10 @@ async fn record(
     }
     let sender_seq = last.get(&sender).copied().unwrap_or_default() + 1;
     let reader_seq = last.get(&reader).copied().unwrap_or_default() + 1;
-    let rows =
-        [ReceiptRow { user_id: sender, seq: sender_seq }, ReceiptRow { user_id: reader, seq: reader_seq }];
+    let rows = [
+        ReceiptRow { user_id: sender, seq: sender_seq },
+        ReceiptRow { user_id: reader, seq: reader_seq },
+    ];
     stream::insert_receipt(&mut tx, &rows, (message, sender, reader), read_at).await?;
     tx.commit().await?;
     let seq = |s: i64| u64::try_from(s).unwrap_or_default();

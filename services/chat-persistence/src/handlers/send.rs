@@ -11,8 +11,7 @@ use shared::{
     ids::{from_micros, micros, uuid_bytes, uuid_from},
     proto::{
         chat::v1::{
-            ChatMessage, MessageType, SendBatch, SendBatchReply, SendReply, SendRequest,
-            send_reply,
+            ChatMessage, MessageType, SendBatch, SendBatchReply, SendReply, SendRequest, send_reply,
         },
         common::v1::{ErrorCode, ErrorReply},
     },
@@ -160,7 +159,8 @@ pub async fn run_committer(
 
 async fn commit(ctx: &Ctx, group: &mut [QueuedBatch]) {
     let started = Instant::now();
-    let rows: Vec<&NewMessage> = group.iter().flat_map(|b| b.items.iter().map(|i| &i.row)).collect();
+    let rows: Vec<&NewMessage> =
+        group.iter().flat_map(|b| b.items.iter().map(|i| &i.row)).collect();
     let outcome = if rows.is_empty() { Ok(Vec::new()) } else { store(ctx, &rows).await };
     let stored = match outcome {
         Ok(stored) => stored,
@@ -190,10 +190,8 @@ async fn commit(ctx: &Ctx, group: &mut [QueuedBatch]) {
         for item in &batch.items {
             let duplicate = !matches!(stored[flat], Stored::New { .. });
             let message = messages[flat].clone();
-            batch.answers[item.index] = Some(SendReply {
-                result: Some(send_reply::Result::Message(message)),
-                duplicate,
-            });
+            batch.answers[item.index] =
+                Some(SendReply { result: Some(send_reply::Result::Message(message)), duplicate });
             flat += 1;
         }
         answer(ctx, batch).await;

@@ -43,7 +43,11 @@ pub async fn sync(ctx: Ctx, req: SyncRequest) -> StreamReply {
         Ok(after) => after,
         Err(e) => return failed(unavailable(&e)),
     };
-    let until = if req.until_seq == 0 { i64::MAX } else { i64::try_from(req.until_seq).unwrap_or(i64::MAX) };
+    let until = if req.until_seq == 0 {
+        i64::MAX
+    } else {
+        i64::try_from(req.until_seq).unwrap_or(i64::MAX)
+    };
     let limit = if req.limit == 0 { PAGE } else { req.limit.min(PAGE_MAX) };
     let rows = match stream::page(&ctx.pool, user, after, until, i64::from(limit)).await {
         Ok(rows) => rows,

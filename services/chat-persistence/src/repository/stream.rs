@@ -138,11 +138,12 @@ pub async fn mark_read(
     message: Uuid,
     read_at: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query("update message set read_at = $2 where message_id = $1 and read_at is null")
-        .bind(message)
-        .bind(read_at)
-        .execute(&mut *conn)
-        .await?;
+    let done =
+        sqlx::query("update message set read_at = $2 where message_id = $1 and read_at is null")
+            .bind(message)
+            .bind(read_at)
+            .execute(&mut *conn)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

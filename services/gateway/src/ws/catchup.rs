@@ -71,7 +71,8 @@ impl Conn {
             self.cursor.start(page.after_seq);
             let mut ready = Vec::with_capacity(page.events.len());
             for event in &page.events {
-                if let Some(out) = frames::stream_event(event).and_then(|o| self.cursor.fetched(o)) {
+                if let Some(out) = frames::stream_event(event).and_then(|o| self.cursor.fetched(o))
+                {
                     ready.push(out);
                 }
             }

@@ -93,11 +93,7 @@ pub async fn run(
     let reason = if subscribed {
         presence::connection_opened(&state, user, &handle).await;
         // The pending drain: the stream after the user's delivered cursor.
-        if conn.catch_up().await {
-            conn.serve(&mut stream, &mut rx, &lag).await
-        } else {
-            None
-        }
+        if conn.catch_up().await { conn.serve(&mut stream, &mut rx, &lag).await } else { None }
     } else {
         Some(CloseReason { code: CloseCode::Again, description: Some("try again later".into()) })
     };
