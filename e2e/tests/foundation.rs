@@ -32,7 +32,6 @@ fn bad_settings_stop_each_service_with_the_variable_named() {
         ("chat-persistence", "ENCRYPTION_KEY", Some("dG9vLXNob3J0")),
         ("chat-persistence", "ENCRYPTION_OLD_KEYS", Some("%%%")),
         ("chat-persistence", "DATABASE_URL", Some("mysql://nope")),
-        ("chat-persistence", "REDIS_URL", Some("http://x")),
         ("feed", "DATABASE_URL", Some("mysql://nope")),
         ("presence", "REDIS_URL", Some("http://x")),
         ("presence", "NATS_SUBJECT_PREFIX", Some("a b")),

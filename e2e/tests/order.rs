@@ -205,10 +205,11 @@ async fn no_message_row_is_written_twice_on_the_normal_path() {
     assert_eq!(messages(&got).len(), acked.len());
     tokio::time::sleep(Duration::from_millis(400)).await;
     // n_tup_upd counts every rewrite of a row: delivery moves a cursor, not
-    // the messages. Statistics arrive within a second or so: wait until the
-    // inserts show, so the update count is read from the same flush.
+    // the messages. A backend publishes its statistics when idle, within
+    // about 10 s: wait until the inserts show, so the update count is read
+    // from the same flush.
     let mut stats = (0, 0);
-    for _ in 0..50 {
+    for _ in 0..200 {
         stats = sqlx::query_as(
             "select n_tup_ins, n_tup_upd from pg_stat_user_tables \
              where relname = 'message' and schemaname = 'chat'",

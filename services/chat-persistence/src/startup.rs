@@ -10,6 +10,7 @@ use actix_web::dev::Server;
 use futures_util::StreamExt;
 use prost::Message;
 use shared::subjects::{self, Subjects, queue};
+use sqlx::postgres::PgConnectOptions;
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
@@ -25,6 +26,13 @@ use crate::{
 const HANDLER_CONCURRENCY: u32 = 256;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/chat_persistence");
+
+/// The connection options of the service's pool: "durable before
+/// acknowledged" must not rest on a server or database default an operator
+/// can change, so every connection asks for synchronous commits.
+pub fn durable(options: &PgConnectOptions) -> PgConnectOptions {
+    options.clone().options([("synchronous_commit", "on")])
+}
 
 /// The running service.
 pub struct Application {
@@ -42,10 +50,11 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let nats = shared::nats::connect(&settings.common.nats, "chat-persistence").await?;
         let subjects = Subjects::new(&settings.common.nats.subject_prefix);
-        // "Durable before acknowledged" must not rest on a server default an
-        // operator can change: every connection asks for synchronous commits.
-        let database = settings.database.clone().options([("synchronous_commit", "on")]);
-        let pool = shared::db::lazy_pool(&database, "chat", settings.database_max_connections);
+        let pool = shared::db::lazy_pool(
+            &durable(&settings.database),
+            "chat",
+            settings.database_max_connections,
+        );
         let migrated =
             shared::db::prepare_in_background(&settings.database, &pool, "chat", &MIGRATOR);
         let delivery = Delivery::new(nats.clone(), subjects.clone());
