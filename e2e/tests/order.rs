@@ -1,6 +1,7 @@
 //! Message path v2: order at commit with several replicas, never the same
 //! id twice on one connection however large the catch-up, durable read
 //! receipts, and delivery state as a cursor (no second write per message).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::{collections::HashSet, time::Duration};
 
 use e2e_tests::{System, WsClient};

@@ -251,9 +251,9 @@ fn next(last: &mut HashMap<Uuid, i64>, user: Uuid) -> i64 {
     *seq
 }
 
-async fn committed_originals<'r>(
+async fn committed_originals(
     conn: &mut sqlx::PgConnection,
-    rows: &[&'r NewMessage],
+    rows: &[&NewMessage],
 ) -> sqlx::Result<HashMap<(Uuid, String), StoredMessage>> {
     let keyed: Vec<(Uuid, String)> = rows
         .iter()

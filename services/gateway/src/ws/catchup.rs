@@ -103,6 +103,8 @@ impl Conn {
         let lo = self.cursor.lo();
         let mut from = from;
         let mut start = None;
+        // Positions start at 1: a connection that started at 0 has nothing below it.
+        #[allow(clippy::while_immutable_condition)] // left by break and return
         while lo > 0 {
             let Some(page) = self.page(&from, lo).await else {
                 let e = frames::error("unavailable", "sync failed; retry", None);
@@ -113,13 +115,12 @@ impl Conn {
                 break;
             }
             let outs: Vec<_> = page.events.iter().filter_map(frames::stream_event).collect();
-            let last = outs.last().map(|o| o.seq);
             for out in &outs {
                 if !self.write(out).await {
                     return false;
                 }
             }
-            match last {
+            match outs.last().map(|o| o.seq) {
                 Some(seq) if page.more => from = Start::Seq(seq),
                 _ => break,
             }
