@@ -62,8 +62,6 @@ pub const SERVICE_ENV_VARS: &[(&str, &[&str])] = &[
         &[
             "DATABASE_URL",
             "DATABASE_MAX_CONNECTIONS",
-            "REDIS_URL",
-            "REDIS_KEY_PREFIX",
             "ENCRYPTION_KEY",
             "ENCRYPTION_OLD_KEYS",
             "CHAT_BATCH_MAX",

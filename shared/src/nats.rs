@@ -35,9 +35,11 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<Clie
     Ok(connect_observed(settings, name).await?.0)
 }
 
-/// [`connect`], and a counter of the times the connection was (re)established:
-/// core NATS drops what is published to a client while it is away, so a
-/// subscriber that cares watches it and fetches what it may have missed.
+/// [`connect`], and a counter of the events after which this client may have
+/// missed messages: each (re)connection (core NATS drops what is published
+/// to a client while it is away; the first connection counts 1) and each
+/// slow-consumer drop. A subscriber that cares watches it and fetches what
+/// it may have missed.
 pub async fn connect_observed(
     settings: &NatsSettings,
     name: &str,

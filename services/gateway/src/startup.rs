@@ -178,12 +178,12 @@ impl Application {
     }
 }
 
-/// After NATS reconnects, every connection fetches what may have been
-/// published while the gateway was away.
+/// After NATS reconnects (or dropped messages for a slow subscription),
+/// every connection fetches what it may have missed from its stream.
 async fn watch_reconnects(state: Arc<AppState>, mut connected: watch::Receiver<u64>) {
     while connected.changed().await.is_ok() {
         if *connected.borrow_and_update() > 1 {
-            tracing::info!("nats reconnected: connections catch up from their streams");
+            tracing::info!("nats events may be lost: connections catch up from their streams");
             state.registry.lag_all();
         }
     }
