@@ -150,7 +150,11 @@ impl Conn {
         let idle = self.state.settings.idle_timeout;
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
         loop {
-            let gap = self.cursor.gap_deadline().map_or(far, Instant::from_std);
+            // A failed fetch is retried on its own back-off, not by the gap timer.
+            let gap = match self.retry_at {
+                None => self.cursor.gap_deadline().map_or(far, Instant::from_std),
+                Some(_) => far,
+            };
             let retry = self.retry_at.unwrap_or(far);
             tokio::select! {
                 biased;
