@@ -206,6 +206,8 @@ async fn assert_stops_in_time(c: &mut Cluster, name: &str, what: &str) {
 async fn gateway_with_idle_connections(kill_nats: bool) {
     let mut c = cluster(1, 1, 1, 0).await;
     let clients = open_idle(&c, IDLE_CONNECTIONS).await;
+    // Let every start-up exchange (pending drain, presence) finish: the connections are idle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     if kill_nats {
         c.nats.kill().await;
         tokio::time::sleep(Duration::from_secs(1)).await;

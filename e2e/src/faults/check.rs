@@ -136,6 +136,10 @@ pub struct Report {
     pub reordered: u64,
     /// Connections with at least one reordering.
     pub reordered_connections: u64,
+    /// Reordered messages by the fault injected in the 15 s before they arrived.
+    pub reordered_after: BTreeMap<String, u64>,
+    /// Ids written twice on a connection by the fault injected in the 15 s before.
+    pub dup_on_connection_after: BTreeMap<String, u64>,
     /// Unexpected messages of any kind.
     pub unexpected: u64,
     /// In a view but never sent (content or sender not ours).
@@ -203,6 +207,15 @@ impl Report {
             v.push(text);
         }
     }
+}
+
+/// The fault injected at most 15 s before `at` (the latest one), or "no fault".
+fn preceding_fault(faults: &[FaultEvent], at: Duration) -> String {
+    faults
+        .iter()
+        .rev()
+        .find(|f| f.at <= at && at - f.at <= Duration::from_secs(15))
+        .map_or_else(|| "no fault".to_owned(), |f| f.component.to_string())
 }
 
 fn merge(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
@@ -335,6 +348,9 @@ pub fn check(inp: &Inputs<'_>) -> Report {
                 seen_all.insert(f.id);
                 if !on_conn.insert(f.id) {
                     r.dup_on_connection += 1;
+                    *r.dup_on_connection_after
+                        .entry(preceding_fault(inp.faults, f.at))
+                        .or_default() += 1;
                     r.example(
                         "duplicated",
                         format!(
@@ -391,12 +407,14 @@ pub fn check(inp: &Inputs<'_>) -> Report {
                 match max_pos {
                     Some((m, later)) if pos < m => {
                         r.reordered += 1;
+                        *r.reordered_after.entry(preceding_fault(inp.faults, f.at)).or_default() +=
+                            1;
                         reordered_here = true;
                         r.example(
                             "reordered",
                             format!(
-                                "pair {} connection {ci} (gateway {}): {} (position {pos}) arrived after {later} (position {m}) at frame {fi}",
-                                rl.pair, view.gateway, f.id
+                                "pair {} connection {ci} (gateway {}): {} (position {pos}) arrived after {later} (position {m}) at frame {fi}, t+{:.1}s",
+                                rl.pair, view.gateway, f.id, f.at.as_secs_f64()
                             ),
                         );
                     }
@@ -464,11 +482,25 @@ impl fmt::Display for Report {
             "  duplicated  {:>7}  (id twice on one connection: {}, client_msg_id acknowledged with 2 ids: {}, 2 rows for one client_msg_id: {})",
             self.duplicated, self.dup_on_connection, self.dup_acks, self.dup_rows
         )?;
+        if !self.dup_on_connection_after.is_empty() {
+            writeln!(
+                f,
+                "              id twice on a connection, by the fault in the 15 s before: {}",
+                list(&self.dup_on_connection_after)
+            )?;
+        }
         writeln!(
             f,
             "  reordered   {:>7}  (arrived after a message that comes later in the database order, by {}; on {} connections)",
             self.reordered, self.order_by, self.reordered_connections
         )?;
+        if !self.reordered_after.is_empty() {
+            writeln!(
+                f,
+                "              reordered, by the fault in the 15 s before: {}",
+                list(&self.reordered_after)
+            )?;
+        }
         writeln!(
             f,
             "  unexpected  {:>7}  (in views, never sent: {}; delivered, not stored: {}; in the database, never sent: {})",
@@ -571,7 +603,13 @@ mod tests {
     }
 
     fn seen(n: u128, idx: u64) -> Seen {
-        Seen { id: id(n), seq: None, sender: Some(id(1000)), content: content(9, 0, idx) }
+        Seen {
+            id: id(n),
+            seq: None,
+            sender: Some(id(1000)),
+            content: content(9, 0, idx),
+            at: Duration::ZERO,
+        }
     }
 
     fn run(senders: &[SenderLog], receivers: &[ReceiverLog], db: &[DbRow]) -> Report {
@@ -628,8 +666,13 @@ mod tests {
             hangs: vec!["p0-4 unanswered".into()],
             ..SenderLog::default()
         };
-        let foreign =
-            Seen { id: id(77), seq: None, sender: Some(id(1000)), content: "hello".into() };
+        let foreign = Seen {
+            id: id(77),
+            seq: None,
+            sender: Some(id(1000)),
+            content: "hello".into(),
+            at: Duration::ZERO,
+        };
         let receiver = ReceiverLog {
             pair: 0,
             views: vec![

@@ -147,6 +147,7 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         })
         .collect();
     let sh = Arc::new(Shared {
+        started,
         seed: cfg.seed,
         gateways,
         target: cfg.messages,

@@ -77,6 +77,8 @@ impl Pacer {
 
 /// What every workload task shares.
 pub struct Shared {
+    /// When the run started (times in views are relative to it).
+    pub started: Instant,
     /// The run's seed (also in every message's content).
     pub seed: u64,
     /// WebSocket base URLs of the gateways.
@@ -462,6 +464,8 @@ pub struct Seen {
     pub sender: Option<Uuid>,
     /// `message.content`.
     pub content: String,
+    /// When it arrived, since the run started.
+    pub at: Duration,
 }
 
 /// Everything one receiver connection got, in arrival order.
@@ -574,6 +578,7 @@ async fn receiver_connection(
                                 seq,
                                 sender: m["sender_id"].as_str().and_then(|s| Uuid::parse_str(s).ok()),
                                 content: m["content"].as_str().unwrap_or_default().to_owned(),
+                                at: sh.started.elapsed(),
                             });
                             *last_seen = Some(id);
                             since_sync += 1;
