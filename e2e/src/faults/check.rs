@@ -136,9 +136,9 @@ pub struct Report {
     pub reordered: u64,
     /// Connections with at least one reordering.
     pub reordered_connections: u64,
-    /// Reordered messages by the fault injected in the 15 s before they arrived.
+    /// Reordered messages by the fault injected in the 5 s before they arrived.
     pub reordered_after: BTreeMap<String, u64>,
-    /// Ids written twice on a connection by the fault injected in the 15 s before.
+    /// Ids written twice on a connection by the fault injected in the 5 s before.
     pub dup_on_connection_after: BTreeMap<String, u64>,
     /// Unexpected messages of any kind.
     pub unexpected: u64,
@@ -209,12 +209,12 @@ impl Report {
     }
 }
 
-/// The fault injected at most 15 s before `at` (the latest one), or "no fault".
+/// The fault injected at most 5 s before `at` (the latest one), or "no fault".
 fn preceding_fault(faults: &[FaultEvent], at: Duration) -> String {
     faults
         .iter()
         .rev()
-        .find(|f| f.at <= at && at - f.at <= Duration::from_secs(15))
+        .find(|f| f.at <= at && at - f.at <= Duration::from_secs(5))
         .map_or_else(|| "no fault".to_owned(), |f| f.component.to_string())
 }
 
@@ -354,8 +354,12 @@ pub fn check(inp: &Inputs<'_>) -> Report {
                     r.example(
                         "duplicated",
                         format!(
-                            "pair {} connection {ci} (gateway {}): {} written again at frame {fi}",
-                            rl.pair, view.gateway, f.id
+                            "pair {} connection {ci} (gateway {}): {} ({}) written again at frame {fi}, t+{:.1}s",
+                            rl.pair,
+                            view.gateway,
+                            f.id,
+                            f.content,
+                            f.at.as_secs_f64()
                         ),
                     );
                     continue;
@@ -485,7 +489,7 @@ impl fmt::Display for Report {
         if !self.dup_on_connection_after.is_empty() {
             writeln!(
                 f,
-                "              id twice on a connection, by the fault in the 15 s before: {}",
+                "              id twice on a connection, by the fault in the 5 s before: {}",
                 list(&self.dup_on_connection_after)
             )?;
         }
@@ -497,7 +501,7 @@ impl fmt::Display for Report {
         if !self.reordered_after.is_empty() {
             writeln!(
                 f,
-                "              reordered, by the fault in the 15 s before: {}",
+                "              reordered, by the fault in the 5 s before: {}",
                 list(&self.reordered_after)
             )?;
         }
