@@ -4,6 +4,7 @@
 //! parallel; and drives them through real HTTP and WebSocket clients.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod faults;
 mod ws;
 
 use std::{
