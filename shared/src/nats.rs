@@ -105,19 +105,39 @@ pub async fn request<Req: Message, Rep: Message + Default>(
     Ok(Rep::decode(reply.payload)?)
 }
 
-/// Publishes a protobuf message; failures are logged, not returned (fire and forget).
+/// How long a fire-and-forget publish may wait for room in the client's
+/// buffer (it fills while NATS is unreachable).
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Publishes a protobuf message; failures are logged, not returned (fire and
+/// forget), and it never waits more than [`PUBLISH_TIMEOUT`].
 pub async fn publish<M: Message>(client: &Client, subject: String, msg: &M) {
-    if let Err(e) = client.publish(subject, Bytes::from(msg.encode_to_vec())).await {
-        tracing::warn!(error.cause_chain = ?e, "failed to publish");
+    publish_bytes(client, subject, Bytes::from(msg.encode_to_vec())).await;
+}
+
+/// [`publish`] for an encoded payload; returns whether the client took it.
+pub async fn publish_bytes(
+    client: &Client,
+    subject: impl async_nats::subject::ToSubject,
+    payload: Bytes,
+) -> bool {
+    match tokio::time::timeout(PUBLISH_TIMEOUT, client.publish(subject, payload)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error.cause_chain = ?e, "failed to publish");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("publish timed out: nats unreachable");
+            false
+        }
     }
 }
 
 /// Replies to a request message, if it carries a reply subject.
 pub async fn respond<M: Message>(client: &Client, request: &async_nats::Message, msg: &M) {
-    if let Some(reply) = &request.reply
-        && let Err(e) = client.publish(reply.clone(), Bytes::from(msg.encode_to_vec())).await
-    {
-        tracing::warn!(error.cause_chain = ?e, "failed to reply");
+    if let Some(reply) = &request.reply {
+        publish_bytes(client, reply.clone(), Bytes::from(msg.encode_to_vec())).await;
     }
 }
 

@@ -58,9 +58,8 @@ impl Delivery {
 
     async fn publish(&self, user: Uuid, event: UserEvent) {
         let payload = Bytes::from(event.encode_to_vec());
-        if let Err(e) = self.nats.publish(self.subjects.deliver(user), payload).await {
-            tracing::warn!(error.cause_chain = ?e, "failed to publish an event; gateways fetch it");
-        }
+        // A lost publish is fetched by the gateway (gap, reconnect, or next connect).
+        shared::nats::publish_bytes(&self.nats, self.subjects.deliver(user), payload).await;
         metrics::counter!("chat_events_published_total").increment(1);
     }
 

@@ -326,9 +326,8 @@ async fn answer(ctx: &Ctx, batch: &mut QueuedBatch) {
         })
         .collect();
     let reply = SendBatchReply { replies };
-    if let Err(e) = ctx.nats.publish(to.clone(), reply.encode_to_vec().into()).await {
-        tracing::warn!(error.cause_chain = ?e, "failed to answer a send batch");
-    }
+    // Unanswered, the gateway tells the client `unavailable` and it resends.
+    shared::nats::publish_bytes(&ctx.nats, to.clone(), reply.encode_to_vec().into()).await;
 }
 
 /// Answers a batch that could not be decoded into sends at all.
@@ -337,8 +336,10 @@ pub async fn answer_now(ctx: &Ctx, mut batch: QueuedBatch) {
 }
 
 async fn flush(ctx: &Ctx) {
-    if let Err(e) = ctx.nats.flush().await {
-        tracing::warn!(error.cause_chain = ?e, "failed to flush replies");
+    match tokio::time::timeout(shared::nats::PUBLISH_TIMEOUT, ctx.nats.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error.cause_chain = ?e, "failed to flush replies"),
+        Err(_) => tracing::warn!("flushing replies timed out: nats unreachable"),
     }
 }
 

@@ -99,8 +99,8 @@ pub async fn run(
     };
     tracing::debug!(%user, reason = ?reason, "connection closed");
     let last = state.registry.unregister(user, handle.id);
-    presence::connection_closed(&state, user, last).await;
     let _ = tokio::time::timeout(DRAIN_WRITES, conn.session.close(reason)).await;
+    presence::connection_closed(&state, user, last).await;
 }
 
 impl Conn {
