@@ -9,6 +9,6 @@ use e2e_tests::faults::{Config, run};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn short_fault_run_loses_duplicates_reorders_and_hangs_nothing() {
     let report = run(&Config::short(1)).await.expect("the harness itself failed");
-    println!("{report}");
     assert!(report.pass, "the system misbehaved under faults:\n{report}");
+    println!("{report}");
 }

@@ -10,7 +10,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// Where the service binaries are: `FAULTS_BIN_DIR`, else the directory of
 /// the running executable (`target/debug` for the `faults` binary,
@@ -91,7 +91,7 @@ impl Proc {
             );
         }
         let bin = service_bin_dir().join(&self.name);
-        let child = Command::new(&bin)
+        let child = super::servers::command(&bin, None)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&self.env)

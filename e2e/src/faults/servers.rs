@@ -6,7 +6,10 @@
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -24,9 +27,23 @@ pub struct TempRoot {
 }
 
 impl TempRoot {
-    /// Creates it (world-traversable, so PostgreSQL's user reaches its own subdirectory).
+    /// Creates it (world-traversable, so PostgreSQL's user reaches its own
+    /// subdirectory), after removing those left by harnesses that no longer run.
     pub fn new() -> Result<Self> {
         static N: AtomicUsize = AtomicUsize::new(0);
+        if let Ok(dir) = std::fs::read_dir("/tmp") {
+            for entry in dir.flatten() {
+                let name = entry.file_name();
+                let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("chat-faults-")) else {
+                    continue;
+                };
+                if let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok())
+                    && !Path::new(&format!("/proc/{pid}")).exists()
+                {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
         let path = PathBuf::from(format!(
             "/tmp/chat-faults-{}-{}",
             std::process::id(),
@@ -135,12 +152,47 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// `setpriv(1)`, when installed: every process the harness starts runs
+/// through `setpriv --pdeathsig KILL` so that it dies with the harness even
+/// when the harness itself is SIGKILLed (a test timeout) and no `Drop` runs.
+fn setpriv() -> Option<&'static Path> {
+    static SETPRIV: OnceLock<Option<PathBuf>> = OnceLock::new();
+    SETPRIV
+        .get_or_init(|| {
+            ["/usr/bin/setpriv", "/bin/setpriv"].iter().map(PathBuf::from).find(|p| p.exists())
+        })
+        .as_deref()
+}
+
+/// A command for `program` that dies with the harness (see [`setpriv`]),
+/// run as `user` (name, uid, gid) when given.
+pub fn command(program: &Path, user: Option<&(String, u32, u32)>) -> Command {
+    match setpriv() {
+        Some(setpriv) => {
+            let mut cmd = Command::new(setpriv);
+            cmd.args(["--pdeathsig", "KILL"]);
+            if let Some((name, _, _)) = user {
+                cmd.args(["--reuid", name, "--regid", name, "--init-groups"]);
+            }
+            cmd.arg("--").arg(program);
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new(program);
+            if let Some((_, uid, gid)) = user {
+                cmd.uid(*uid).gid(*gid);
+            }
+            cmd
+        }
+    }
+}
+
 /// One server process: how to start it, its child, its log.
 struct Daemon {
     label: String,
     program: PathBuf,
     args: Vec<String>,
-    user: Option<(u32, u32)>,
+    user: Option<(String, u32, u32)>,
     cwd: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -153,7 +205,7 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .with_context(|| format!("open {}", self.log.display()))?;
-        let mut cmd = Command::new(&self.program);
+        let mut cmd = command(&self.program, self.user.as_ref());
         cmd.args(&self.args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -163,9 +215,6 @@ impl Daemon {
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true);
-        if let Some((uid, gid)) = self.user {
-            cmd.uid(uid).gid(gid);
-        }
         let child = cmd
             .spawn()
             .with_context(|| format!("start {} ({})", self.label, self.program.display()))?;
@@ -279,15 +328,14 @@ impl Postgres {
         std::fs::create_dir_all(&data)?;
         std::os::unix::fs::chown(&data, Some(uid), Some(gid))?;
         set_mode(&data, 0o700)?;
-        let out = Command::new(bin.join("initdb"))
+        let user = ("postgres".to_owned(), uid, gid);
+        let out = command(&bin.join("initdb"), Some(&user))
             .args(["-D", &data.to_string_lossy(), "-A", "trust", "-U", "postgres"])
             .args(["-E", "UTF8", "--locale=C", "--no-sync"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("LANG", "C.UTF-8")
             .current_dir(&data)
-            .uid(uid)
-            .gid(gid)
             .stdin(Stdio::null())
             .output()
             .await
@@ -325,7 +373,7 @@ impl Postgres {
                 label: "postgresql".into(),
                 program: bin.join("postgres"),
                 args,
-                user: Some((uid, gid)),
+                user: Some(user),
                 cwd: data,
                 log: log_dir.join(format!("postgresql-{port}.log")),
                 child: None,

@@ -500,6 +500,8 @@ pub struct ReceiverLog {
 
 /// How long a final connection must be quiet to count as settled.
 const SETTLE: Duration = Duration::from_secs(3);
+/// Most syncs a receiver sends in all (the final connection stops asking then).
+const MAX_FINAL_SYNCS: u64 = 1000;
 
 /// Runs one receiver: (re)connects, syncs, records; after `final_sync` does
 /// one more connection and sync and returns once it is quiet.
@@ -609,10 +611,21 @@ async fn receiver_connection(
                     return "closed for the final sync".into();
                 }
                 let mut frames = Vec::new();
-                // A sync that failed, or a full page (1000): ask again from the last id seen.
-                if sync_retry.is_some_and(|t| t <= now)
-                    || (since_sync >= 1000 && now.duration_since(last_activity) > Duration::from_millis(300))
+                // The final connection: once quiet, a sync that brought something
+                // is followed by another from the newest id, until one brings nothing.
+                let mut settled = false;
+                if view.is_final
+                    && sync_retry.is_none()
+                    && now.duration_since(last_activity) > SETTLE
                 {
+                    if since_sync == 0 || log.syncs >= MAX_FINAL_SYNCS {
+                        settled = true;
+                    } else {
+                        sync_retry = Some(now);
+                    }
+                }
+                // A sync that failed is asked again from the last id seen.
+                if sync_retry.is_some_and(|t| t <= now) {
                     sync_retry = None;
                     since_sync = 0;
                     log.syncs += 1;
@@ -626,7 +639,7 @@ async fn receiver_connection(
                 if !frames.is_empty() && !send_frames(ws, frames).await {
                     return "send failed".into();
                 }
-                if view.is_final && sync_retry.is_none() && now.duration_since(last_activity) > SETTLE {
+                if settled {
                     let _ = ws.close(None).await;
                     return "settled".into();
                 }
