@@ -196,8 +196,10 @@ async fn assert_stops_in_time(c: &mut Cluster, name: &str, what: &str) {
         },
         c.logs().display()
     );
+    // A clean exit: the graceful path itself is bounded; the watchdog that
+    // ends an overrunning stop exits with 1 and would fail this.
     assert!(
-        status.is_some() && took <= LIMIT,
+        status.is_some_and(|s| s.success()) && took <= LIMIT,
         "{name} with {what} must exit within SHUTDOWN_GRACE_SECS + 5 s = {LIMIT:?}; took {took:.1?}, status {status:?} (logs: {})",
         c.logs().display()
     );
