@@ -211,6 +211,9 @@ async fn bad_frames_get_error_codes_and_the_connection_keeps_working() {
         (r#"{"type":"read_receipt"}"#.to_owned(), "missing_field"),
         (format!(r#"{{"type":"read_receipt","message_id":"{}"}}"#, Uuid::now_v7()), "not_found"),
         (r#"{"type":"sync","after":"yesterday"}"#.to_owned(), "invalid_uuid"),
+        (r#"{"type":"sync"}"#.to_owned(), "missing_field"),
+        (r#"{"type":"sync","after_seq":-3}"#.to_owned(), "invalid_argument"),
+        (r#"{"type":"sync","after_seq":"12"}"#.to_owned(), "invalid_argument"),
         ("x".repeat(70 * 1024), "too_large"),
     ];
     for (frame, code) in &cases {
