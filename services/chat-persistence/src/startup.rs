@@ -19,7 +19,7 @@ use tokio::{
 use crate::{
     config::Settings,
     delivery::Delivery,
-    handlers::{Ctx, queries, read, send, stream},
+    handlers::{Ctx, commit, queries, read, send, stream},
 };
 
 /// Concurrent request handlers per subject.
@@ -73,7 +73,7 @@ impl Application {
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let (send_tx, send_rx) = mpsc::channel(settings.batch_max);
-        let committer = tokio::spawn(send::run_committer(
+        let committer = tokio::spawn(commit::run_committer(
             ctx.clone(),
             send_rx,
             settings.batch_max,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::{delivery::Delivery, repository::StoredMessage};
 
+pub mod commit;
 pub mod queries;
 pub mod read;
 pub mod send;

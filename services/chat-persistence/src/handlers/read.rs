@@ -12,7 +12,10 @@ use shared::{
 use uuid::Uuid;
 
 use super::{Ctx, queries::unavailable};
-use crate::repository::stream::{self, ReceiptRow};
+use crate::repository::{
+    receipt::{self, ReceiptRow},
+    stream,
+};
 
 fn failed(e: ErrorReply) -> ReadReply {
     ReadReply { result: Some(read_reply::Result::Error(e)) }
@@ -24,7 +27,7 @@ pub async fn read(ctx: Ctx, req: ReadRequest) -> ReadReply {
     else {
         return failed(ErrorReply::invalid("message_id", "message_id must be a UUID"));
     };
-    let (sender, read_at) = match stream::message_parties(&ctx.pool, message).await {
+    let (sender, read_at) = match receipt::message_parties(&ctx.pool, message).await {
         Err(e) => return failed(unavailable(&e)),
         Ok(None) => return failed(ErrorReply::new(ErrorCode::NotFound, "unknown message")),
         Ok(Some((_, receiver, _))) if receiver != reader => {
@@ -73,7 +76,7 @@ async fn record(
     let mut tx = ctx.pool.begin().await?;
     let last = stream::lock(&mut tx, &users).await?;
     let read_at = chrono::Utc::now();
-    if !stream::mark_read(&mut tx, message, read_at).await? {
+    if !receipt::mark_read(&mut tx, message, read_at).await? {
         return Ok(None);
     }
     let sender_seq = last.get(&sender).copied().unwrap_or_default() + 1;
@@ -82,7 +85,7 @@ async fn record(
         ReceiptRow { user_id: sender, seq: sender_seq },
         ReceiptRow { user_id: reader, seq: reader_seq },
     ];
-    stream::insert_receipt(&mut tx, &rows, (message, sender, reader), read_at).await?;
+    receipt::insert(&mut tx, &rows, (message, sender, reader), read_at).await?;
     tx.commit().await?;
     let seq = |s: i64| u64::try_from(s).unwrap_or_default();
     Ok(Some((read_at, seq(sender_seq), seq(reader_seq))))

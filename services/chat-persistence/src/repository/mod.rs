@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
+pub mod receipt;
 pub mod stream;
 
 /// A message about to be committed (already sealed).
