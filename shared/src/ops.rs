@@ -184,7 +184,7 @@ pub async fn run_until_stopped(
     })
     .await;
     if !bounded("stop the ops server", handle.stop(true)).await {
-        handle.stop(false).await;
+        bounded("force the ops server down", handle.stop(false)).await;
     }
     server.abort();
     Ok(())

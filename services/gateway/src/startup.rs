@@ -165,7 +165,7 @@ impl Application {
         let subject = self.state.subjects.get(shared::subjects::PRESENCE_HEARTBEAT);
         bounded("last heartbeat", shared::nats::publish(&self.state.nats, subject, &beat)).await;
         if !bounded("stop the http server", handle.stop(true)).await {
-            handle.stop(false).await;
+            bounded("force the http server down", handle.stop(false)).await;
         }
         server.abort();
         bounded("drain nats", async {
