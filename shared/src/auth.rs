@@ -1,6 +1,8 @@
-//! JWT verification by SPEC §1: HS256 pinned, `exp` and `sub` required, `iss`
-//! and `aud` checked when configured, at most 60 s of leeway, and no secret
-//! shorter than 32 bytes.
+//! JWT verification by SPEC §1: HS256 pinned, `exp` and `sub` required,
+//! `nbf` and `iat` checked when present (a token is not valid before its
+//! `nbf` nor issued in the future), `iss` and `aud` checked when configured,
+//! at most 60 s of leeway, and no secret shorter than 32 bytes. Why a token
+//! was refused is logged (debug), never told to the client.
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -10,7 +12,7 @@ use crate::config::ConfigError;
 
 /// The shortest `JWT_SECRET` accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
-/// Clock leeway for `exp`, in seconds.
+/// Clock leeway for `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
 
 /// The claims the product reads.
@@ -23,6 +25,9 @@ pub struct Claims {
     /// Issued at, seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    /// Not before, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// Issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
@@ -74,6 +79,7 @@ impl JwtVerifier {
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         if let Some(iss) = issuer {
             validation.set_issuer(&[iss]);
             validation.required_spec_claims.insert("iss".into());
@@ -90,9 +96,27 @@ impl JwtVerifier {
 
     /// Verifies a token and returns the user id in its `sub`.
     pub fn verify(&self, token: &str) -> Result<Uuid, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|_| AuthError::Invalid)?;
-        Uuid::parse_str(&data.claims.sub).map_err(|_| AuthError::BadSubject)
+        self.verify_until(token).map(|(user, _)| user)
+    }
+
+    /// Verifies a token; returns the user id and the time (seconds since the
+    /// epoch, leeway included) after which the token is no longer accepted.
+    pub fn verify_until(&self, token: &str) -> Result<(Uuid, u64), AuthError> {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+                tracing::debug!(reason = %e, "token refused");
+                AuthError::Invalid
+            })?;
+        let now = jsonwebtoken::get_current_timestamp();
+        if data.claims.iat.is_some_and(|iat| iat > now + LEEWAY_SECS) {
+            tracing::debug!(reason = "issued in the future", "token refused");
+            return Err(AuthError::Invalid);
+        }
+        let user = Uuid::parse_str(&data.claims.sub).map_err(|_| {
+            tracing::debug!(reason = "sub is not a UUID", "token refused");
+            AuthError::BadSubject
+        })?;
+        Ok((user, data.claims.exp.saturating_add(LEEWAY_SECS)))
     }
 }
 
@@ -109,6 +133,7 @@ pub fn mint(
         sub: user_id.to_string(),
         exp: now + ttl_secs,
         iat: Some(now),
+        nbf: None,
         iss: issuer.map(str::to_owned),
         aud: audience.map(str::to_owned),
     };
@@ -166,6 +191,40 @@ mod tests {
     }
 
     #[test]
+    fn a_token_not_yet_valid_or_issued_in_the_future_is_refused() {
+        let id = Uuid::now_v7();
+        let v = verifier(None, None);
+        let claims = |extra: serde_json::Value| {
+            let mut c = serde_json::json!({"sub": id.to_string(), "exp": now() + 7200});
+            c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            token_with(r#"{"alg":"HS256","typ":"JWT"}"#, c, SECRET)
+        };
+        assert_eq!(
+            v.verify(&claims(serde_json::json!({"nbf": now() + 3600}))),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            v.verify(&claims(serde_json::json!({"iat": now() + 3600}))),
+            Err(AuthError::Invalid)
+        );
+        // Within the leeway, clocks that differ a little still agree.
+        assert_eq!(
+            v.verify(&claims(serde_json::json!({"nbf": now() + 10, "iat": now() + 10}))),
+            Ok(id)
+        );
+        assert_eq!(v.verify(&claims(serde_json::json!({"nbf": now() - 10}))), Ok(id));
+    }
+
+    #[test]
+    fn verify_until_gives_the_expiry_with_its_leeway() {
+        let id = Uuid::now_v7();
+        let t = mint(SECRET, id, 60, None, None).unwrap();
+        let (user, until) = verifier(None, None).verify_until(&t).unwrap();
+        assert_eq!(user, id);
+        assert!((now() + 60 + LEEWAY_SECS).abs_diff(until) <= 1);
+    }
+
+    #[test]
     fn alg_none_is_refused() {
         let id = Uuid::now_v7();
         let h = B64.encode(r#"{"alg":"none","typ":"JWT"}"#);
@@ -179,8 +238,14 @@ mod tests {
     #[test]
     fn another_algorithm_is_refused() {
         let id = Uuid::now_v7();
-        let claims =
-            Claims { sub: id.to_string(), exp: now() + 60, iat: None, iss: None, aud: None };
+        let claims = Claims {
+            sub: id.to_string(),
+            exp: now() + 60,
+            iat: None,
+            nbf: None,
+            iss: None,
+            aud: None,
+        };
         let t = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
             &claims,

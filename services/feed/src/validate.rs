@@ -7,10 +7,15 @@ pub const MAX_CONTENT_CHARS: usize = 5000;
 /// Longest media URL, in bytes.
 pub const MAX_URL_BYTES: usize = 2048;
 
-/// Checks a post's or comment's text: 1 to 5000 characters, not only blanks.
+/// Checks a post's or comment's text: 1 to 5000 characters, not only
+/// blanks, no NUL (PostgreSQL text cannot hold it: it is bad input, not a
+/// reason for a 5xx).
 pub fn content(text: &str) -> Result<(), ErrorReply> {
     if text.trim().is_empty() {
         return Err(ErrorReply::invalid("content", "content must not be empty"));
+    }
+    if text.contains('\0') {
+        return Err(ErrorReply::invalid("content", "content must not contain NUL characters"));
     }
     if text.chars().count() > MAX_CONTENT_CHARS {
         return Err(ErrorReply::invalid(
@@ -72,6 +77,7 @@ mod tests {
         assert_eq!(field(content("")), "content");
         assert_eq!(field(content("  \n")), "content");
         assert_eq!(field(content(&"a".repeat(5001))), "content");
+        assert_eq!(field(content("nul \0 inside")), "content");
     }
 
     #[test]

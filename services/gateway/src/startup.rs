@@ -139,6 +139,7 @@ impl Application {
             tokio::spawn(crate::presence::run_heartbeat(self.state.clone())),
             tokio::spawn(crate::cursors::run(self.state.clone())),
             tokio::spawn(watch_reconnects(self.state.clone(), self.connected)),
+            tokio::spawn(prune_limiters(self.state.clone())),
         ];
         tokio::select! {
             finished = &mut server => {
@@ -175,6 +176,23 @@ impl Application {
         })
         .await;
         Ok(())
+    }
+}
+
+/// How often the rate limiters forget users who are back at a full bucket.
+const LIMITER_PRUNE: Duration = Duration::from_secs(60);
+
+/// Keeps the per-user rate limiters bounded by the users active lately:
+/// a key whose bucket is full again carries no state worth keeping.
+async fn prune_limiters(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(LIMITER_PRUNE);
+    loop {
+        tick.tick().await;
+        for limiter in [&state.limiter, &state.api_limiter] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        metrics::gauge!("gateway_rate_limiter_keys").set(state.limiter.len() as f64);
     }
 }
 

@@ -78,6 +78,11 @@ fn validate(ctx: &Ctx, req: SendRequest) -> Result<(NewMessage, String), ErrorRe
     if req.client_msg_id.chars().count() > MAX_CLIENT_MSG_ID {
         return Err(ErrorReply::invalid("client_msg_id", "client_msg_id is longer than 64"));
     }
+    // Stored as text, which cannot hold NUL: one bad id must not fail the
+    // whole group commit it would share with other senders.
+    if req.client_msg_id.contains('\0') {
+        return Err(ErrorReply::invalid("client_msg_id", "client_msg_id must not contain NUL"));
+    }
     if sender == receiver {
         return Err(ErrorReply::invalid("receiver_id", "cannot send a message to yourself"));
     }

@@ -28,12 +28,16 @@ pub(super) const MAX_SIZE_STRIKES: u32 = 3;
 pub(super) const MAX_RATE_STRIKES: u32 = 20;
 /// How long a draining connection may take to write what it holds.
 const DRAIN_WRITES: Duration = Duration::from_secs(2);
+/// The close code of a connection whose token expired (reconnect with a fresh one).
+pub const TOKEN_EXPIRED: u16 = 4001;
 
 pub(super) type Work = Pin<Box<dyn Future<Output = Vec<Outbound>>>>;
 
 pub(super) struct Conn {
     pub(super) state: Arc<AppState>,
     pub(super) user: Uuid,
+    /// When the token the connection was opened with stops being valid.
+    pub(super) expires: Instant,
     pub(super) session: Session,
     pub(super) cursor: Cursor,
     pub(super) sends: Sends,
@@ -53,18 +57,22 @@ pub(super) fn close(code: CloseCode, description: &str) -> Flow {
     Flow::Close(CloseReason { code, description: Some(description.to_owned()) })
 }
 
-/// Runs a connection until it closes.
+/// Runs a connection until it closes (at the latest when its token, valid
+/// until `expires` in seconds since the epoch, expires: close 4001).
 pub async fn run(
     state: Arc<AppState>,
     user: Uuid,
+    expires: u64,
     registration: Registration,
     session: Session,
     mut stream: AggregatedMessageStream,
 ) {
     let Registration { handle, mut rx, lag, subscription } = registration;
+    let left = expires.saturating_sub(unix_now());
     let mut conn = Conn {
         state: state.clone(),
         user,
+        expires: Instant::now() + Duration::from_secs(left),
         session,
         cursor: Cursor::default(),
         sends: Sends::default(),
@@ -200,6 +208,12 @@ impl Conn {
                         return None;
                     }
                 }
+                () = tokio::time::sleep_until(self.expires) => {
+                    return Some(CloseReason {
+                        code: CloseCode::Other(TOKEN_EXPIRED),
+                        description: Some("token expired; reconnect with a fresh one".into()),
+                    });
+                }
                 () = tokio::time::sleep_until(retry), if retry < far => {
                     if !self.catch_up().await {
                         return None;
@@ -301,6 +315,10 @@ impl Conn {
     pub(super) async fn reply(&mut self, out: Outbound) -> Flow {
         if self.write(&out).await { Flow::Continue } else { close(CloseCode::Away, "") }
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn protocol_close(e: &actix_ws::ProtocolError) -> CloseReason {

@@ -94,14 +94,16 @@ impl Conn {
     async fn on_private_message(&mut self, f: frames::RawFrame<'_>) -> Flow {
         let cmid = match &f.client_msg_id {
             None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) if !s.is_empty() && s.chars().count() <= 64 => {
+            Some(serde_json::Value::String(s))
+                if !s.is_empty() && s.chars().count() <= 64 && !s.contains('\0') =>
+            {
                 Some(s.clone())
             }
             Some(_) => {
                 return self
                     .reply(frames::error(
                         "invalid_argument",
-                        "client_msg_id must be a string of 1 to 64 characters",
+                        "client_msg_id must be a string of 1 to 64 characters, without NUL",
                         None,
                     ))
                     .await;

@@ -30,7 +30,8 @@ pub async fn handshake(
             .json(serde_json::json!({"error": "gateway is restarting", "code": "unavailable"})));
     }
     let token = ws_token(&req).ok_or(ApiError::Unauthorized)?;
-    let user = state.verifier.verify(&token).map_err(|_| ApiError::Unauthorized)?;
+    let (user, expires) =
+        state.verifier.verify_until(&token).map_err(|_| ApiError::Unauthorized)?;
     let forbidden = |msg: &str| {
         HttpResponse::Forbidden().json(serde_json::json!({"error": msg, "code": "forbidden"}))
     };
@@ -69,6 +70,6 @@ pub async fn handshake(
         .max_frame_size(hard_limit)
         .aggregate_continuations()
         .max_continuation_size(hard_limit);
-    actix_web::rt::spawn(connection::run(state, user, registration, session, stream));
+    actix_web::rt::spawn(connection::run(state, user, expires, registration, session, stream));
     Ok(response)
 }
