@@ -168,6 +168,8 @@ async fn read_receipts_reach_every_device_of_the_sender_and_the_readers_other_de
     let other = b2.recv_type("read_receipt", T).await.expect("the reader's other device learns it");
     assert_eq!(other["message_id"], id.as_str());
     assert_eq!(other["reader_id"], bob.to_string());
+    let own = b1.drain(Duration::from_millis(500)).await;
+    assert!(own.iter().all(|v| v["type"] != "read_receipt"), "not echoed to the reading device");
     // The sender's next connection gets it in the pending drain; a second
     // device, which finds the user's delivered cursor past it, gets it with
     // the `sync` a reconnecting client sends (after the last message it has).

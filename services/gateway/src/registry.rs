@@ -21,6 +21,8 @@ use uuid::Uuid;
 pub enum Kind {
     /// A typing indicator: ephemeral, dropped first when a queue fills.
     Typing,
+    /// A read receipt (its `message_id` is the message read).
+    Receipt,
     /// Any other event.
     Event,
     /// A reply to this connection (never de-duplicated; its message id is remembered).

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::registry::Outbound;
+use crate::registry::{Kind, Outbound};
 
 /// How long an event from further ahead waits for the ones before it
 /// before the connection fetches them from the stream.
@@ -29,6 +29,7 @@ pub struct Cursor {
     held: BTreeMap<u64, Outbound>,
     gap_since: Option<Instant>,
     own: VecDeque<u128>,
+    reading: VecDeque<u128>,
 }
 
 impl Cursor {
@@ -54,6 +55,16 @@ impl Cursor {
             self.own.pop_front();
         }
         self.own.push_back(id);
+    }
+
+    /// Remembers a message this connection marks read: the client knows,
+    /// so the receipt in its own stream is not written back to it (the
+    /// user's other devices get it).
+    pub fn reading(&mut self, message: u128) {
+        if self.reading.len() == OWN_MAX {
+            self.reading.pop_front();
+        }
+        self.reading.push_back(message);
     }
 
     /// Starts the written interval after `after` (the first page of a catch-up).
@@ -121,10 +132,11 @@ impl Cursor {
 
     fn take(&mut self, out: Outbound, ready: &mut Vec<Outbound>) {
         self.hi = Some(out.seq);
+        let mine = if out.kind == Kind::Receipt { &mut self.reading } else { &mut self.own };
         if let Some(id) = out.message_id
-            && let Some(i) = self.own.iter().position(|o| *o == id)
+            && let Some(i) = mine.iter().position(|o| *o == id)
         {
-            self.own.remove(i);
+            mine.remove(i);
             return;
         }
         ready.push(out);
@@ -162,7 +174,6 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Kind;
 
     fn ev(seq: u64) -> Outbound {
         Outbound::new(format!("{{\"n\":{seq}}}").into_bytes(), Some(u128::from(seq)), Kind::Event)
@@ -216,6 +227,20 @@ mod tests {
         assert!(c.live(ev(4), now).is_empty());
         assert_eq!(seqs(&c.acked(3, 3)), Vec::<u64>::new());
         assert_eq!(c.hi(), Some(4));
+    }
+
+    #[test]
+    fn the_receipt_of_a_read_made_here_is_not_written_back() {
+        let mut c = Cursor::default();
+        let now = Instant::now();
+        c.start(0);
+        c.reading(7);
+        let receipt = |seq: u64| Outbound::new(b"{}".to_vec(), Some(7), Kind::Receipt).at(seq);
+        assert!(c.live(receipt(1), now).is_empty());
+        assert_eq!(c.hi(), Some(1));
+        // The message itself (same id) is not affected, nor a later receipt.
+        assert_eq!(seqs(&c.live(ev(2), now)), vec![2]);
+        assert_eq!(seqs(&c.live(receipt(3), now)), vec![3]);
     }
 
     #[test]

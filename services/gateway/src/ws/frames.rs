@@ -180,7 +180,8 @@ pub fn read_receipt(r: &ReadReceipt) -> Outbound {
     if r.seq > 0 {
         v["seq"] = serde_json::Value::from(r.seq);
     }
-    Outbound::new(json(&v), None, Kind::Event).at(r.seq)
+    let id = uuid_from(&r.message_id).map(|u| u.as_u128());
+    Outbound::new(json(&v), id, Kind::Receipt).at(r.seq)
 }
 
 /// Renders one event of a stream page.

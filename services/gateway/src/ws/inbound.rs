@@ -211,6 +211,8 @@ impl Conn {
             }
             Some(Ok(m)) => m,
         };
+        // The receipt comes back in this user's stream for their other devices.
+        self.cursor.reading(message.as_u128());
         let req = ReadRequest { reader_id: uuid_bytes(self.user), message_id: uuid_bytes(message) };
         let state = self.state.clone();
         in_flight.push_back(Box::pin(async move {
