@@ -110,9 +110,7 @@ impl Application {
                 })
                 .route("/ws/chat/{user_id}", web::get().to(ws::handshake))
                 .configure(rest::configure)
-                .default_service(web::to(|| async {
-                    HttpResponse::NotFound().json(serde_json::json!({"error": "no such route", "code": "not_found"}))
-                }))
+                .default_service(web::to(rest::openapi::unrouted))
         })
         .disable_signals()
         .tcp_nodelay(true)
