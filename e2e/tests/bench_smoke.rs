@@ -33,7 +33,9 @@ fn start_relay() -> (Relay, u16) {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap_or_else(|e| panic!("failed to start loadgen relay: {e} (build the workspace first)"));
+        .unwrap_or_else(|e| {
+            panic!("failed to start loadgen relay: {e} (build the workspace first)")
+        });
     let relay = Relay(child);
     let until = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -65,17 +67,8 @@ fn chat_against_the_bare_relay_loses_and_duplicates_nothing() {
     let (_relay, port) = start_relay();
     let url = format!("ws://127.0.0.1:{port}");
     let started = Instant::now();
-    let v = loadgen(&[
-        "chat",
-        "--gateway",
-        &url,
-        "--pairs",
-        "4",
-        "--window",
-        "8",
-        "--duration",
-        "2",
-    ]);
+    let v =
+        loadgen(&["chat", "--gateway", &url, "--pairs", "4", "--window", "8", "--duration", "2"]);
     assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
     assert_eq!(v["lost"], 0, "{v}");
     assert_eq!(v["duplicated"], 0, "{v}");
