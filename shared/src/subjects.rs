@@ -38,6 +38,80 @@ pub const FEED_EVENTS: &str = "feed.v1.events";
 /// Prefix of the feed's request/reply subjects (`feed.v1.rpc.<method>`).
 pub const FEED_RPC: &str = "feed.v1.rpc";
 
+/// The feed's request/reply methods: one subject each, `feed.v1.rpc.<name>`.
+/// An enum, so a misspelt method is a compile error, not a 503 at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedMethod {
+    /// Create a post.
+    CreatePost,
+    /// Delete a post (author only).
+    DeletePost,
+    /// The caller's home timeline.
+    Timeline,
+    /// One user's posts.
+    UserPosts,
+    /// Like a post.
+    Like,
+    /// Take a like back.
+    Unlike,
+    /// Comment on a post.
+    Comment,
+    /// A post's comments.
+    Comments,
+    /// Follow a user.
+    Follow,
+    /// Unfollow a user.
+    Unfollow,
+    /// A user's followers.
+    Followers,
+    /// Whom a user follows.
+    Following,
+    /// The most liked recent posts.
+    TopPosts,
+    /// The most active users.
+    ActiveUsers,
+}
+
+impl FeedMethod {
+    /// Every method (the feed serves each).
+    pub const ALL: [FeedMethod; 14] = [
+        Self::CreatePost,
+        Self::DeletePost,
+        Self::Timeline,
+        Self::UserPosts,
+        Self::Like,
+        Self::Unlike,
+        Self::Comment,
+        Self::Comments,
+        Self::Follow,
+        Self::Unfollow,
+        Self::Followers,
+        Self::Following,
+        Self::TopPosts,
+        Self::ActiveUsers,
+    ];
+
+    /// The method's name in its subject (and in metrics).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::CreatePost => "create_post",
+            Self::DeletePost => "delete_post",
+            Self::Timeline => "timeline",
+            Self::UserPosts => "user_posts",
+            Self::Like => "like",
+            Self::Unlike => "unlike",
+            Self::Comment => "comment",
+            Self::Comments => "comments",
+            Self::Follow => "follow",
+            Self::Unfollow => "unfollow",
+            Self::Followers => "followers",
+            Self::Following => "following",
+            Self::TopPosts => "top_posts",
+            Self::ActiveUsers => "active_users",
+        }
+    }
+}
+
 /// Prefix of the per-user delivery subjects (`gw.v1.deliver.<user_id>`).
 pub const DELIVER: &str = "gw.v1.deliver";
 
@@ -81,8 +155,8 @@ impl Subjects {
     }
 
     /// Returns the subject of one feed method (`feed.v1.rpc.<method>`).
-    pub fn feed_rpc(&self, method: &str) -> String {
-        format!("{}{FEED_RPC}.{method}", self.prefix)
+    pub fn feed_rpc(&self, method: FeedMethod) -> String {
+        format!("{}{FEED_RPC}.{}", self.prefix, method.name())
     }
 }
 
@@ -100,6 +174,9 @@ mod tests {
             Subjects::new("p").deliver(u),
             "p.gw.v1.deliver.00000000000000000000000000000000"
         );
-        assert_eq!(Subjects::new("").feed_rpc("like"), "feed.v1.rpc.like");
+        assert_eq!(Subjects::new("").feed_rpc(FeedMethod::Like), "feed.v1.rpc.like");
+        let names: std::collections::HashSet<&str> =
+            FeedMethod::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(names.len(), FeedMethod::ALL.len(), "one subject per method");
     }
 }

@@ -10,7 +10,7 @@ use std::{
 
 use actix_web::dev::Server;
 use prost::Message;
-use shared::subjects::{Subjects, queue};
+use shared::subjects::{FeedMethod, Subjects, queue};
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
@@ -67,20 +67,20 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let s = &stop_rx;
         let workers = vec![
-            rpc(&ctx, "create_post", s, posts::create_post).await?,
-            rpc(&ctx, "delete_post", s, posts::delete_post).await?,
-            rpc(&ctx, "timeline", s, posts::timeline).await?,
-            rpc(&ctx, "user_posts", s, posts::user_posts).await?,
-            rpc(&ctx, "like", s, reactions::like).await?,
-            rpc(&ctx, "unlike", s, reactions::unlike).await?,
-            rpc(&ctx, "comment", s, reactions::add_comment).await?,
-            rpc(&ctx, "comments", s, reactions::comments).await?,
-            rpc(&ctx, "follow", s, follows::follow).await?,
-            rpc(&ctx, "unfollow", s, follows::unfollow).await?,
-            rpc(&ctx, "followers", s, follows::followers).await?,
-            rpc(&ctx, "following", s, follows::following).await?,
-            rpc(&ctx, "top_posts", s, stats::top_posts).await?,
-            rpc(&ctx, "active_users", s, stats::active_users).await?,
+            rpc(&ctx, FeedMethod::CreatePost, s, posts::create_post).await?,
+            rpc(&ctx, FeedMethod::DeletePost, s, posts::delete_post).await?,
+            rpc(&ctx, FeedMethod::Timeline, s, posts::timeline).await?,
+            rpc(&ctx, FeedMethod::UserPosts, s, posts::user_posts).await?,
+            rpc(&ctx, FeedMethod::Like, s, reactions::like).await?,
+            rpc(&ctx, FeedMethod::Unlike, s, reactions::unlike).await?,
+            rpc(&ctx, FeedMethod::Comment, s, reactions::add_comment).await?,
+            rpc(&ctx, FeedMethod::Comments, s, reactions::comments).await?,
+            rpc(&ctx, FeedMethod::Follow, s, follows::follow).await?,
+            rpc(&ctx, FeedMethod::Unfollow, s, follows::unfollow).await?,
+            rpc(&ctx, FeedMethod::Followers, s, follows::followers).await?,
+            rpc(&ctx, FeedMethod::Following, s, follows::following).await?,
+            rpc(&ctx, FeedMethod::TopPosts, s, stats::top_posts).await?,
+            rpc(&ctx, FeedMethod::ActiveUsers, s, stats::active_users).await?,
             repair_loop(&ctx, stop_rx.clone()),
         ];
 
@@ -146,7 +146,7 @@ fn repair_loop(ctx: &Ctx, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
 
 async fn rpc<Req, Rep, F, Fut>(
     ctx: &Ctx,
-    method: &'static str,
+    method: FeedMethod,
     stop: &watch::Receiver<bool>,
     handler: F,
 ) -> anyhow::Result<JoinHandle<()>>
@@ -168,7 +168,7 @@ where
             async move {
                 let started = Instant::now();
                 let rep = work.await;
-                metrics::histogram!("feed_rpc_seconds", "method" => method)
+                metrics::histogram!("feed_rpc_seconds", "method" => method.name())
                     .record(started.elapsed().as_secs_f64());
                 rep
             }

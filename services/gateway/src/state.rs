@@ -65,7 +65,7 @@ impl AppState {
     /// Sends a protobuf request to a feed method (`feed.v1.rpc.<method>`).
     pub async fn feed_rpc<Req: Message, Rep: Message + Default>(
         &self,
-        method: &str,
+        method: shared::subjects::FeedMethod,
         req: &Req,
     ) -> Result<Rep, ApiError> {
         Ok(shared::nats::request(&self.nats, self.subjects.feed_rpc(method), req).await?)

@@ -24,7 +24,7 @@ use shared::{
         chat::v1::{ContactsReply, ContactsRequest},
         feed::v1::{PageRequest, UsersReply, users_reply},
     },
-    subjects::{self, Subjects},
+    subjects::{self, FeedMethod, Subjects},
 };
 use uuid::Uuid;
 
@@ -99,8 +99,8 @@ impl Contacts {
         }
         let (ids, complete) = match kind {
             Kind::Partners => self.partners(user).await,
-            Kind::Followers => self.feed_page_all("followers", user).await,
-            Kind::Following => self.feed_page_all("following", user).await,
+            Kind::Followers => self.feed_page_all(FeedMethod::Followers, user).await,
+            Kind::Following => self.feed_page_all(FeedMethod::Following, user).await,
         };
         metrics::counter!("presence_contact_lookups_total").increment(1);
         let ids: Ids = Arc::new(ids);
@@ -142,7 +142,7 @@ impl Contacts {
 
     /// Reads every page of a feed user list, up to [`MAX_CONTACTS`]; the flag
     /// says whether the answer is complete (feed may not be deployed).
-    async fn feed_page_all(&self, method: &str, user: Uuid) -> (HashSet<Uuid>, bool) {
+    async fn feed_page_all(&self, method: FeedMethod, user: Uuid) -> (HashSet<Uuid>, bool) {
         let mut ids = HashSet::new();
         let mut offset = 0u32;
         while ids.len() < MAX_CONTACTS {
@@ -157,12 +157,12 @@ impl Contacts {
             {
                 Ok(UsersReply { result: Some(users_reply::Result::Users(list)) }) => list.user_ids,
                 Ok(UsersReply { result: Some(users_reply::Result::Error(e)) }) => {
-                    tracing::warn!(method, code = e.code, message = %e.message, "feed list failed");
+                    tracing::warn!(method = method.name(), code = e.code, message = %e.message, "feed list failed");
                     return (ids, false);
                 }
                 Ok(UsersReply { result: None }) => Vec::new(),
                 Err(e) => {
-                    tracing::debug!(method, error = %e, "feed list unavailable");
+                    tracing::debug!(method = method.name(), error = %e, "feed list unavailable");
                     return (ids, false);
                 }
             };

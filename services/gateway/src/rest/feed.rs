@@ -16,6 +16,7 @@ use shared::{
             users_reply,
         },
     },
+    subjects::FeedMethod,
 };
 use uuid::Uuid;
 
@@ -140,7 +141,7 @@ async fn create_post(user: AuthUser, body: web::Json<Value>, state: web::Data<Ap
         media_url: text(&body, "media_url")?.unwrap_or_default().to_owned(),
         media_type: media_type as i32,
     };
-    let reply: PostReply = state.feed_rpc("create_post", &req).await?;
+    let reply: PostReply = state.feed_rpc(FeedMethod::CreatePost, &req).await?;
     match remote(reply.result)? {
         post_reply::Result::Post(p) => Ok(HttpResponse::Created().json(post_json(&p))),
         post_reply::Result::Error(e) => Err(feed_error(e)),
@@ -148,7 +149,7 @@ async fn create_post(user: AuthUser, body: web::Json<Value>, state: web::Data<Ap
 }
 
 /// A page of posts, asked of feed in chunks that always fit one NATS message.
-async fn posts_page(state: &AppState, method: &str, req: PageRequest) -> Reply {
+async fn posts_page(state: &AppState, method: FeedMethod, req: PageRequest) -> Reply {
     let posts = super::in_chunks(req.limit, req.offset, |limit, offset| {
         let chunk = PageRequest { limit, offset, ..req.clone() };
         async move {
@@ -165,7 +166,7 @@ async fn posts_page(state: &AppState, method: &str, req: PageRequest) -> Reply {
 
 async fn timeline(user: AuthUser, q: web::Query<Page>, state: web::Data<AppState>) -> Reply {
     let req = page_request(user.0, user.0, &q, 20)?;
-    posts_page(&state, "timeline", req).await
+    posts_page(&state, FeedMethod::Timeline, req).await
 }
 
 async fn user_posts(
@@ -175,7 +176,7 @@ async fn user_posts(
     state: web::Data<AppState>,
 ) -> Reply {
     let req = page_request(parse_id("user_id", &path)?, user.0, &q, 20)?;
-    posts_page(&state, "user_posts", req).await
+    posts_page(&state, FeedMethod::UserPosts, req).await
 }
 
 fn action(user: AuthUser, path: &str) -> Result<PostAction, ApiError> {
@@ -184,7 +185,7 @@ fn action(user: AuthUser, path: &str) -> Result<PostAction, ApiError> {
 
 async fn delete_post(user: AuthUser, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
     let req = action(user, &path)?;
-    let reply: DeleteReply = state.feed_rpc("delete_post", &req).await?;
+    let reply: DeleteReply = state.feed_rpc(FeedMethod::DeletePost, &req).await?;
     match remote(reply.result)? {
         delete_reply::Result::Deleted(_) => {
             Ok(HttpResponse::Ok().json(json!({"post_id": id_json(&req.post_id), "deleted": true})))
@@ -193,7 +194,7 @@ async fn delete_post(user: AuthUser, path: web::Path<String>, state: web::Data<A
     }
 }
 
-async fn like_call(user: AuthUser, path: &str, state: &AppState, method: &str) -> Reply {
+async fn like_call(user: AuthUser, path: &str, state: &AppState, method: FeedMethod) -> Reply {
     let reply: LikeReply = state.feed_rpc(method, &action(user, path)?).await?;
     match remote(reply.result)? {
         like_reply::Result::State(s) => Ok(HttpResponse::Ok().json(json!({
@@ -204,11 +205,11 @@ async fn like_call(user: AuthUser, path: &str, state: &AppState, method: &str) -
 }
 
 async fn like(user: AuthUser, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
-    like_call(user, &path, &state, "like").await
+    like_call(user, &path, &state, FeedMethod::Like).await
 }
 
 async fn unlike(user: AuthUser, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
-    like_call(user, &path, &state, "unlike").await
+    like_call(user, &path, &state, FeedMethod::Unlike).await
 }
 
 async fn add_comment(
@@ -223,7 +224,7 @@ async fn add_comment(
         post_id: uuid_bytes(post_id),
         content: content(&body)?,
     };
-    let reply: CommentReply = state.feed_rpc("comment", &req).await?;
+    let reply: CommentReply = state.feed_rpc(FeedMethod::Comment, &req).await?;
     match remote(reply.result)? {
         comment_reply::Result::Comment(c) => Ok(HttpResponse::Created().json(comment_json(&c))),
         comment_reply::Result::Error(e) => Err(feed_error(e)),
@@ -241,7 +242,7 @@ async fn comments(
     let state = &state;
     let comments = super::in_chunks(limit, offset, |limit, offset| async move {
         let req = CommentsRequest { post_id: uuid_bytes(post_id), limit, offset };
-        let reply: CommentsReply = state.feed_rpc("comments", &req).await?;
+        let reply: CommentsReply = state.feed_rpc(FeedMethod::Comments, &req).await?;
         match remote(reply.result)? {
             comments_reply::Result::Comments(l) => Ok(l.comments),
             comments_reply::Result::Error(e) => Err(feed_error(e)),
@@ -251,7 +252,7 @@ async fn comments(
     Ok(HttpResponse::Ok().json(comments.iter().map(comment_json).collect::<Vec<_>>()))
 }
 
-async fn follow_call(user: AuthUser, path: &str, state: &AppState, method: &str) -> Reply {
+async fn follow_call(user: AuthUser, path: &str, state: &AppState, method: FeedMethod) -> Reply {
     let req = FollowRequest {
         follower_id: uuid_bytes(user.0),
         followee_id: uuid_bytes(parse_id("user_id", path)?),
@@ -268,14 +269,20 @@ async fn follow_call(user: AuthUser, path: &str, state: &AppState, method: &str)
 }
 
 async fn follow(user: AuthUser, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
-    follow_call(user, &path, &state, "follow").await
+    follow_call(user, &path, &state, FeedMethod::Follow).await
 }
 
 async fn unfollow(user: AuthUser, path: web::Path<String>, state: web::Data<AppState>) -> Reply {
-    follow_call(user, &path, &state, "unfollow").await
+    follow_call(user, &path, &state, FeedMethod::Unfollow).await
 }
 
-async fn users_call(user: AuthUser, path: &str, q: &Page, state: &AppState, method: &str) -> Reply {
+async fn users_call(
+    user: AuthUser,
+    path: &str,
+    q: &Page,
+    state: &AppState,
+    method: FeedMethod,
+) -> Reply {
     let req = page_request(parse_id("user_id", path)?, user.0, q, 50)?;
     let reply: UsersReply = state.feed_rpc(method, &req).await?;
     match remote(reply.result)? {
@@ -291,7 +298,7 @@ async fn followers(
     q: web::Query<Page>,
     state: web::Data<AppState>,
 ) -> Reply {
-    users_call(user, &path, &q, &state, "followers").await
+    users_call(user, &path, &q, &state, FeedMethod::Followers).await
 }
 
 async fn following(
@@ -300,18 +307,18 @@ async fn following(
     q: web::Query<Page>,
     state: web::Data<AppState>,
 ) -> Reply {
-    users_call(user, &path, &q, &state, "following").await
+    users_call(user, &path, &q, &state, FeedMethod::Following).await
 }
 
 async fn top_posts(_user: AuthUser, q: web::Query<Page>, state: web::Data<AppState>) -> Reply {
     let (limit, _) = q.parse(10)?;
-    posts_json(state.feed_rpc("top_posts", &TopPostsRequest { limit }).await?)
+    posts_json(state.feed_rpc(FeedMethod::TopPosts, &TopPostsRequest { limit }).await?)
 }
 
 async fn active_users(_user: AuthUser, q: web::Query<Page>, state: web::Data<AppState>) -> Reply {
     let (limit, _) = q.parse(10)?;
     let reply: ActiveUsersReply =
-        state.feed_rpc("active_users", &ActiveUsersRequest { limit }).await?;
+        state.feed_rpc(FeedMethod::ActiveUsers, &ActiveUsersRequest { limit }).await?;
     match remote(reply.result)? {
         active_users_reply::Result::Users(l) => Ok(HttpResponse::Ok().json(
             l.users
