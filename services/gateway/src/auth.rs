@@ -3,7 +3,7 @@
 //! parameter for browsers).
 use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::Method, web};
 use uuid::Uuid;
 
 use crate::{error::ApiError, state::AppState};
@@ -42,13 +42,18 @@ impl FromRequest for AuthUser {
             bearer(req)
                 .ok_or(ApiError::Unauthorized)
                 .and_then(|t| state.verifier.verify(t).map_err(|_| ApiError::Unauthorized))
-                .and_then(|user| match state.api_limiter.check_key(&user) {
-                    Ok(()) => Ok(AuthUser(user)),
-                    Err(not_until) => {
-                        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                            &governor::clock::DefaultClock::default(),
-                        ));
-                        Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 })
+                .and_then(|user| {
+                    let write = !matches!(*req.method(), Method::GET | Method::HEAD);
+                    match state.api_limiter.check_key(&user).and_then(|()| {
+                        if write { state.actions.api_writes.check_key(&user) } else { Ok(()) }
+                    }) {
+                        Ok(()) => Ok(AuthUser(user)),
+                        Err(not_until) => {
+                            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                                &governor::clock::DefaultClock::default(),
+                            ));
+                            Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 })
+                        }
                     }
                 }),
         )

@@ -28,12 +28,46 @@ pub struct Settings {
     pub api_rate_per_sec: u32,
     /// Burst of REST requests per user (`API_RATE_BURST`).
     pub api_rate_burst: u32,
+    /// Limits per action, within the budgets above.
+    pub actions: ActionRates,
     /// Most connections one user may hold on this instance (`WS_MAX_CONNECTIONS_PER_USER`).
     pub max_connections_per_user: usize,
     /// Outbound queue length per connection (`WS_OUTBOUND_QUEUE`).
     pub outbound_queue: usize,
     /// Interval of the heartbeat to presence (`PRESENCE_HEARTBEAT_SECS`).
     pub presence_heartbeat: Duration,
+}
+
+/// A sustained rate per second and a burst.
+#[derive(Clone, Copy, Debug)]
+pub struct Rate {
+    /// Sustained per second.
+    pub per_sec: u32,
+    /// Burst.
+    pub burst: u32,
+}
+
+/// Per-user limits of each kind of action, on top of the frame and request
+/// budgets (`WS_RATE_*`, `API_RATE_*`). Each is per gateway.
+#[derive(Clone, Copy, Debug)]
+pub struct ActionRates {
+    /// `private_message` frames (`WS_SEND_RATE_PER_SEC`/`_BURST`; default: the frame budget).
+    pub sends: Rate,
+    /// `typing` frames (`WS_TYPING_RATE_PER_SEC`/`_BURST`; default 5, 10).
+    pub typing: Rate,
+    /// `read_receipt` frames (`WS_RECEIPT_RATE_PER_SEC`/`_BURST`; default: the frame budget).
+    pub receipts: Rate,
+    /// `sync` frames (`WS_SYNC_RATE_PER_SEC`/`_BURST`; default 5, 20).
+    pub syncs: Rate,
+    /// REST requests that change something (`API_WRITE_RATE_PER_SEC`/`_BURST`; default: the request budget).
+    pub api_writes: Rate,
+}
+
+fn rate(prefix: &'static str, burst: &'static str, default: Rate) -> Result<Rate, ConfigError> {
+    Ok(Rate {
+        per_sec: small(prefix, u64::from(default.per_sec))?,
+        burst: small(burst, u64::from(default.burst))?,
+    })
 }
 
 fn small(name: &'static str, default: u64) -> Result<u32, ConfigError> {
@@ -55,19 +89,39 @@ impl Settings {
             .map(|o| o.trim().trim_end_matches('/').to_owned())
             .filter(|o| !o.is_empty())
             .collect();
+        let frames =
+            Rate { per_sec: small("WS_RATE_PER_SEC", 20)?, burst: small("WS_RATE_BURST", 40)? };
+        let requests =
+            Rate { per_sec: small("API_RATE_PER_SEC", 50)?, burst: small("API_RATE_BURST", 100)? };
+        let actions = ActionRates {
+            sends: rate("WS_SEND_RATE_PER_SEC", "WS_SEND_RATE_BURST", frames)?,
+            typing: rate(
+                "WS_TYPING_RATE_PER_SEC",
+                "WS_TYPING_RATE_BURST",
+                Rate { per_sec: 5, burst: 10 },
+            )?,
+            receipts: rate("WS_RECEIPT_RATE_PER_SEC", "WS_RECEIPT_RATE_BURST", frames)?,
+            syncs: rate(
+                "WS_SYNC_RATE_PER_SEC",
+                "WS_SYNC_RATE_BURST",
+                Rate { per_sec: 5, burst: 20 },
+            )?,
+            api_writes: rate("API_WRITE_RATE_PER_SEC", "API_WRITE_RATE_BURST", requests)?,
+        };
         Ok(Self {
             common,
             verifier,
+            actions,
             allowed_origins,
             gateway_id: config::var("GATEWAY_ID")
                 .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
             max_frame_bytes: small("WS_MAX_FRAME_BYTES", 64 * 1024)? as usize,
             idle_timeout: Duration::from_secs(config::positive("WS_IDLE_TIMEOUT_SECS", 60)?),
             ping_interval: Duration::from_secs(config::positive("WS_PING_INTERVAL_SECS", 20)?),
-            rate_per_sec: small("WS_RATE_PER_SEC", 20)?,
-            rate_burst: small("WS_RATE_BURST", 40)?,
-            api_rate_per_sec: small("API_RATE_PER_SEC", 50)?,
-            api_rate_burst: small("API_RATE_BURST", 100)?,
+            rate_per_sec: frames.per_sec,
+            rate_burst: frames.burst,
+            api_rate_per_sec: requests.per_sec,
+            api_rate_burst: requests.burst,
             max_connections_per_user: small("WS_MAX_CONNECTIONS_PER_USER", 8)? as usize,
             outbound_queue: small("WS_OUTBOUND_QUEUE", 256)?.max(8) as usize,
             presence_heartbeat: Duration::from_secs(config::positive(

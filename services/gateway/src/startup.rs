@@ -186,7 +186,8 @@ async fn prune_limiters(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(LIMITER_PRUNE);
     loop {
         tick.tick().await;
-        for limiter in [&state.limiter, &state.api_limiter] {
+        let budgets = [&state.limiter, &state.api_limiter];
+        for limiter in budgets.into_iter().chain(state.actions.all()) {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }

@@ -8,7 +8,50 @@ use shared::{auth::JwtVerifier, subjects::Subjects};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::{config::Settings, cursors::Cursors, error::ApiError, registry::Registry};
+use crate::{
+    config::{ActionRates, Rate, Settings},
+    cursors::Cursors,
+    error::ApiError,
+    registry::Registry,
+};
+
+/// One keyed limiter per action.
+pub struct ActionLimiters {
+    /// `private_message` frames.
+    pub sends: DefaultKeyedRateLimiter<Uuid>,
+    /// `typing` frames.
+    pub typing: DefaultKeyedRateLimiter<Uuid>,
+    /// `read_receipt` frames.
+    pub receipts: DefaultKeyedRateLimiter<Uuid>,
+    /// `sync` frames.
+    pub syncs: DefaultKeyedRateLimiter<Uuid>,
+    /// REST requests other than GET.
+    pub api_writes: DefaultKeyedRateLimiter<Uuid>,
+}
+
+/// A keyed limiter for a rate (a zero rate counts as 1 per second).
+pub fn limiter(rate: Rate) -> DefaultKeyedRateLimiter<Uuid> {
+    let per_sec = NonZeroU32::new(rate.per_sec).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(rate.burst).unwrap_or(per_sec);
+    RateLimiter::keyed(Quota::per_second(per_sec).allow_burst(burst))
+}
+
+impl ActionLimiters {
+    fn new(rates: &ActionRates) -> Self {
+        Self {
+            sends: limiter(rates.sends),
+            typing: limiter(rates.typing),
+            receipts: limiter(rates.receipts),
+            syncs: limiter(rates.syncs),
+            api_writes: limiter(rates.api_writes),
+        }
+    }
+
+    /// Every limiter (for pruning).
+    pub fn all(&self) -> [&DefaultKeyedRateLimiter<Uuid>; 5] {
+        [&self.sends, &self.typing, &self.receipts, &self.syncs, &self.api_writes]
+    }
+}
 
 /// Shared state of the gateway.
 pub struct AppState {
@@ -26,6 +69,8 @@ pub struct AppState {
     pub limiter: DefaultKeyedRateLimiter<Uuid>,
     /// Per-user REST request rate limiter.
     pub api_limiter: DefaultKeyedRateLimiter<Uuid>,
+    /// Per-user limiters of each action (sends, typing, receipts, syncs, REST writes).
+    pub actions: ActionLimiters,
     /// Flips to true when the gateway starts draining.
     pub draining: watch::Receiver<bool>,
     /// Settings.
@@ -45,6 +90,7 @@ impl AppState {
             registry: Arc::new(Registry::new(settings.outbound_queue)),
             cursors: Cursors::default(),
             limiter: RateLimiter::keyed(Quota::per_second(per_sec).allow_burst(burst)),
+            actions: ActionLimiters::new(&settings.actions),
             verifier: settings.verifier.clone(),
             nats,
             subjects,

@@ -65,7 +65,17 @@ impl Conn {
                 .reply(frames::error("unknown_type", &format!("unknown type {kind:?}"), None))
                 .await;
         }
-        if self.state.limiter.check_key(&self.user).is_err() {
+        let actions = &self.state.actions;
+        let action = match kind {
+            "private_message" => &actions.sends,
+            "typing" => &actions.typing,
+            "read_receipt" => &actions.receipts,
+            _ => &actions.syncs,
+        };
+        // The frame budget first, then the action's own limit.
+        if self.state.limiter.check_key(&self.user).is_err()
+            || action.check_key(&self.user).is_err()
+        {
             self.rate_strikes += 1;
             metrics::counter!("gateway_rate_limited_total").increment(1);
             if self.rate_strikes >= MAX_RATE_STRIKES {
