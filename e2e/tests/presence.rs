@@ -71,6 +71,10 @@ async fn online_and_offline_reach_a_contact_on_the_other_gateway() {
     let sys = system(2, Some(GRACE_MS)).await;
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     let mut a = WsClient::connect(&sys, 0, alice).await;
+    // Let presence answer alice's connection first: a snapshot computed
+    // after the message below would rightly list bob, offline.
+    wait_online_count(&sys, 0, 1).await;
+    assert!(statuses(&mut a, Duration::from_millis(200)).await.is_empty());
     message(&mut a, bob).await;
 
     let mut b = WsClient::connect(&sys, 1, bob).await;
