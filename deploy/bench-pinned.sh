@@ -13,6 +13,7 @@
 #   IDLE=10000 bash deploy/bench-pinned.sh      # the full idle figure
 #   SMOKE=1 bash deploy/bench-pinned.sh         # ~1.5 s per run, small counts
 #   DURATION=30 bash deploy/bench-pinned.sh
+#   SYSTEM_BIN=/path/to/older/target/release bash deploy/bench-pinned.sh   # another build under test
 #
 # Needs root (PostgreSQL's initdb runs as the `postgres` user through runuser),
 # taskset, jq, PostgreSQL 15+, redis-server and nats-server, and 2 CPUs.
@@ -45,6 +46,10 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo build --release --bins -p gateway -p chat-persistence -p presence -p loadgen
 BIN=$PWD/target/release
+# SYSTEM_BIN: where the services under test come from (default: this tree's
+# release build), e.g. an older commit's build to compare both against the
+# same relay and generator.
+SYSTEM_BIN=${SYSTEM_BIN:-$BIN}
 
 TMP=$(mktemp -d /tmp/bench-pinned.XXXXXX)
 chmod 755 "$TMP"
@@ -112,7 +117,7 @@ export WS_RATE_PER_SEC=1000000 WS_RATE_BURST=1000000 WS_MAX_CONNECTIONS_PER_USER
 export API_RATE_PER_SEC=1000000 API_RATE_BURST=1000000
 
 start_service() { # name port
-  HTTP_ADDR="127.0.0.1:$2" "${PIN[@]}" "$BIN/$1" >>"$TMP/$1.log" 2>&1 &
+  HTTP_ADDR="127.0.0.1:$2" "${PIN[@]}" "$SYSTEM_BIN/$1" >>"$TMP/$1.log" 2>&1 &
   PIDS[$1]=$!
 }
 start_service chat-persistence "$CP_PORT"

@@ -44,19 +44,30 @@ impl Delivery {
         Self { nats, subjects, known_pairs: Arc::default() }
     }
 
-    /// Publishes a message to `user` (its `seq` is the position in that user's stream).
-    pub async fn message(&self, user: Uuid, m: &ChatMessage) {
-        let event = UserEvent { event: Some(user_event::Event::PrivateMessage(m.clone())) };
-        self.publish(user, event).await;
+    /// Publishes a message to `user` (its `seq` is the position in that
+    /// user's stream) and hands it back: the event is encoded in place, the
+    /// content is not copied.
+    pub async fn message(&self, user: Uuid, m: ChatMessage) -> ChatMessage {
+        let event = UserEvent { event: Some(user_event::Event::PrivateMessage(m)) };
+        self.publish(user, &event).await;
+        match event.event {
+            Some(user_event::Event::PrivateMessage(m)) => m,
+            _ => ChatMessage::default(),
+        }
     }
 
-    /// Publishes a read receipt to `user` (its `seq` is the position in that user's stream).
-    pub async fn receipt(&self, user: Uuid, r: &ReadReceipt) {
-        let event = UserEvent { event: Some(user_event::Event::ReadReceipt(r.clone())) };
-        self.publish(user, event).await;
+    /// Publishes a read receipt to `user` (its `seq` is the position in that
+    /// user's stream) and hands it back.
+    pub async fn receipt(&self, user: Uuid, r: ReadReceipt) -> ReadReceipt {
+        let event = UserEvent { event: Some(user_event::Event::ReadReceipt(r)) };
+        self.publish(user, &event).await;
+        match event.event {
+            Some(user_event::Event::ReadReceipt(r)) => r,
+            _ => ReadReceipt::default(),
+        }
     }
 
-    async fn publish(&self, user: Uuid, event: UserEvent) {
+    async fn publish(&self, user: Uuid, event: &UserEvent) {
         let payload = Bytes::from(event.encode_to_vec());
         // A lost publish is fetched by the gateway (gap, reconnect, or next connect).
         shared::nats::publish_bytes(&self.nats, self.subjects.deliver(user), payload).await;

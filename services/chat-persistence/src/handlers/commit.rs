@@ -98,12 +98,12 @@ async fn commit(ctx: &Ctx, group: &mut [QueuedBatch]) {
     metrics::histogram!("chat_commit_batch_size").record(rows.len() as f64);
     metrics::counter!("chat_messages_committed_total").increment(committed as u64);
 
-    let messages = deliver(ctx, group, &stored).await;
+    let mut messages = deliver(ctx, group, &stored).await.into_iter();
     let mut flat = 0;
     for batch in group.iter_mut() {
         for item in &batch.items {
             let duplicate = !matches!(stored[flat], Stored::New { .. });
-            let message = messages[flat].clone();
+            let message = messages.next().unwrap_or_default();
             batch.answers[item.index] =
                 Some(SendReply { result: Some(send_reply::Result::Message(message)), duplicate });
             flat += 1;
@@ -209,16 +209,16 @@ async fn deliver(ctx: &Ctx, group: &mut [QueuedBatch], stored: &[Stored]) -> Vec
                     undecryptable: false,
                     seq: u64::try_from(*receiver_seq).unwrap_or_default(),
                 };
-                ctx.delivery.message(row.receiver, &m).await;
+                m = ctx.delivery.message(row.receiver, m).await;
                 m.seq = u64::try_from(*sender_seq).unwrap_or_default();
-                ctx.delivery.message(row.sender, &m).await;
-                m
+                ctx.delivery.message(row.sender, m).await
             }
             Stored::Repeat(original) => {
-                ctx.delivery
-                    .message(original.receiver_id, &ctx.open(original, original.receiver_id))
-                    .await;
-                ctx.open(original, original.sender_id)
+                // Offered again at the receiver's position, acked at the sender's.
+                let receiver = original.receiver_id;
+                let mut m = ctx.delivery.message(receiver, ctx.open(original, receiver)).await;
+                m.seq = original.seq_for(original.sender_id);
+                m
             }
             Stored::RepeatOf(earlier) => messages[*earlier].clone(),
         };

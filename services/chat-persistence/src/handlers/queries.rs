@@ -134,7 +134,7 @@ pub async fn offer_recent(ctx: &Ctx) {
         Ok(rows) => {
             tracing::info!(messages = rows.len(), "offering recent undelivered messages again");
             for r in &rows {
-                ctx.delivery.message(r.receiver_id, &ctx.open(r, r.receiver_id)).await;
+                ctx.delivery.message(r.receiver_id, ctx.open(r, r.receiver_id)).await;
             }
         }
         Err(e) => tracing::warn!(error.cause_chain = ?e, "failed to offer recent messages"),

@@ -50,9 +50,8 @@ pub async fn read(ctx: Ctx, req: ReadRequest) -> ReadReply {
     }
     match record(&ctx, message, sender, reader).await {
         Ok(Some((at, sender_seq, reader_seq))) => {
-            ctx.delivery.receipt(sender, &receipt(at, sender_seq)).await;
-            let own = receipt(at, reader_seq);
-            ctx.delivery.receipt(reader, &own).await;
+            ctx.delivery.receipt(sender, receipt(at, sender_seq)).await;
+            let own = ctx.delivery.receipt(reader, receipt(at, reader_seq)).await;
             ReadReply { result: Some(read_reply::Result::Receipt(own)) }
         }
         // Read meanwhile by another device: that one recorded it.

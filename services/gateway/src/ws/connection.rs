@@ -40,6 +40,8 @@ pub(super) struct Conn {
     pub(super) expires: Instant,
     pub(super) session: Session,
     pub(super) cursor: Cursor,
+    /// Frames the cursor released, reused for every live event.
+    pub(super) ready: Vec<Outbound>,
     pub(super) sends: Sends,
     /// When a failed catch-up is tried again.
     pub(super) retry_at: Option<Instant>,
@@ -75,6 +77,7 @@ pub async fn run(
         expires: Instant::now() + Duration::from_secs(left),
         session,
         cursor: Cursor::default(),
+        ready: Vec::new(),
         sends: Sends::default(),
         retry_at: None,
         retry_delay: Duration::from_millis(500),
@@ -140,8 +143,12 @@ impl Conn {
         if out.seq == 0 {
             return self.write(&out).await;
         }
-        let ready = self.cursor.live(out, std::time::Instant::now());
-        self.write_all(&ready).await
+        let mut ready = std::mem::take(&mut self.ready);
+        self.cursor.live(out, std::time::Instant::now(), &mut ready);
+        let written = ready.is_empty() || self.write_all(&ready).await;
+        ready.clear();
+        self.ready = ready;
+        written
     }
 
     async fn serve(
@@ -266,7 +273,9 @@ impl Conn {
                     if !self.write(&out).await {
                         return false;
                     }
-                    self.cursor.acked(seq, id)
+                    let mut ready = Vec::new();
+                    self.cursor.acked(seq, id, &mut ready);
+                    ready
                 }
                 super::sends::Answer::Error(out) => {
                     if !self.write(&out).await {

@@ -75,23 +75,22 @@ impl Cursor {
         }
     }
 
-    /// A live stream event: returns what to write now, in order.
-    pub fn live(&mut self, out: Outbound, now: Instant) -> Vec<Outbound> {
+    /// A live stream event: appends to `ready` what to write now, in order
+    /// (the caller keeps one buffer: no allocation per event).
+    pub fn live(&mut self, out: Outbound, now: Instant, ready: &mut Vec<Outbound>) {
         let Some(hi) = self.hi else {
             self.hold(out, now);
-            return Vec::new();
+            return;
         };
         if out.seq <= hi {
-            return Vec::new();
+            return;
         }
         if out.seq > hi + 1 {
             self.hold(out, now);
-            return Vec::new();
+            return;
         }
-        let mut ready = Vec::new();
-        self.take(out, &mut ready);
-        self.release_into(&mut ready);
-        ready
+        self.take(out, ready);
+        self.release_into(ready);
     }
 
     /// An event of a forward page fetched from the stream (authoritative:
@@ -114,15 +113,14 @@ impl Cursor {
     }
 
     /// This connection's own send was acknowledged at `seq`: when it is the
-    /// next position, the connection is past it (and what was held after it follows).
-    pub fn acked(&mut self, seq: u64, id: u128) -> Vec<Outbound> {
-        let mut ready = Vec::new();
+    /// next position, the connection is past it (and what was held after it
+    /// is appended to `ready`).
+    pub fn acked(&mut self, seq: u64, id: u128, ready: &mut Vec<Outbound>) {
         if seq > 0 && self.hi.is_some_and(|hi| seq == hi + 1) {
             self.hi = Some(seq);
             self.own.retain(|o| *o != id);
-            self.release_into(&mut ready);
+            self.release_into(ready);
         }
-        ready
     }
 
     /// A backfill below `lo` is done: the written interval now starts after `after`.
@@ -184,18 +182,35 @@ mod tests {
         v.iter().map(|o| o.seq).collect()
     }
 
+    trait Collect {
+        fn live_now(&mut self, out: Outbound) -> Vec<Outbound>;
+        fn acked_now(&mut self, seq: u64, id: u128) -> Vec<Outbound>;
+    }
+
+    impl Collect for Cursor {
+        fn live_now(&mut self, out: Outbound) -> Vec<Outbound> {
+            let mut ready = Vec::new();
+            self.live(out, Instant::now(), &mut ready);
+            ready
+        }
+        fn acked_now(&mut self, seq: u64, id: u128) -> Vec<Outbound> {
+            let mut ready = Vec::new();
+            self.acked(seq, id, &mut ready);
+            ready
+        }
+    }
+
     #[test]
     fn events_are_written_once_in_position_order_whatever_order_they_arrive_in() {
         let mut c = Cursor::default();
-        let now = Instant::now();
-        assert!(c.live(ev(3), now).is_empty());
+        assert!(c.live_now(ev(3)).is_empty());
         c.start(1);
         assert_eq!(seqs(&c.release()), Vec::<u64>::new());
-        assert_eq!(seqs(&c.live(ev(2), now)), vec![2, 3]);
-        assert!(c.live(ev(2), now).is_empty());
-        assert!(c.live(ev(5), now).is_empty());
+        assert_eq!(seqs(&c.live_now(ev(2))), vec![2, 3]);
+        assert!(c.live_now(ev(2)).is_empty());
+        assert!(c.live_now(ev(5)).is_empty());
         assert!(c.gap_deadline().is_some());
-        assert_eq!(seqs(&c.live(ev(4), now)), vec![4, 5]);
+        assert_eq!(seqs(&c.live_now(ev(4))), vec![4, 5]);
         assert!(c.gap_deadline().is_none());
         assert_eq!(c.hi(), Some(5));
         assert_eq!(c.lo(), 1);
@@ -204,9 +219,8 @@ mod tests {
     #[test]
     fn a_fetch_fills_a_gap_and_releases_what_was_held() {
         let mut c = Cursor::default();
-        let now = Instant::now();
         c.start(10);
-        assert!(c.live(ev(13), now).is_empty());
+        assert!(c.live_now(ev(13)).is_empty());
         assert!(c.fetched(ev(10)).is_none());
         assert_eq!(c.fetched(ev(11)).map(|o| o.seq), Some(11));
         assert_eq!(c.fetched(ev(12)).map(|o| o.seq), Some(12));
@@ -217,50 +231,46 @@ mod tests {
     #[test]
     fn own_messages_move_the_cursor_without_being_written_back() {
         let mut c = Cursor::default();
-        let now = Instant::now();
         c.start(0);
         c.own(2);
-        assert_eq!(seqs(&c.live(ev(1), now)), vec![1]);
-        assert!(c.live(ev(2), now).is_empty());
+        assert_eq!(seqs(&c.live_now(ev(1))), vec![1]);
+        assert!(c.live_now(ev(2)).is_empty());
         assert_eq!(c.hi(), Some(2));
         c.own(4);
-        assert!(c.live(ev(4), now).is_empty());
-        assert_eq!(seqs(&c.acked(3, 3)), Vec::<u64>::new());
+        assert!(c.live_now(ev(4)).is_empty());
+        assert_eq!(seqs(&c.acked_now(3, 3)), Vec::<u64>::new());
         assert_eq!(c.hi(), Some(4));
     }
 
     #[test]
     fn the_receipt_of_a_read_made_here_is_not_written_back() {
         let mut c = Cursor::default();
-        let now = Instant::now();
         c.start(0);
         c.reading(7);
         let receipt = |seq: u64| Outbound::new(b"{}".to_vec(), Some(7), Kind::Receipt).at(seq);
-        assert!(c.live(receipt(1), now).is_empty());
+        assert!(c.live_now(receipt(1)).is_empty());
         assert_eq!(c.hi(), Some(1));
         // The message itself (same id) is not affected, nor a later receipt.
-        assert_eq!(seqs(&c.live(ev(2), now)), vec![2]);
-        assert_eq!(seqs(&c.live(receipt(3), now)), vec![3]);
+        assert_eq!(seqs(&c.live_now(ev(2))), vec![2]);
+        assert_eq!(seqs(&c.live_now(receipt(3))), vec![3]);
     }
 
     #[test]
     fn an_ack_at_the_next_position_releases_the_held_events_after_it() {
         let mut c = Cursor::default();
-        let now = Instant::now();
         c.start(0);
         c.own(1);
-        assert!(c.live(ev(2), now).is_empty());
-        assert_eq!(seqs(&c.acked(1, 1)), vec![2]);
-        assert!(c.live(ev(1), now).is_empty());
+        assert!(c.live_now(ev(2)).is_empty());
+        assert_eq!(seqs(&c.acked_now(1, 1)), vec![2]);
+        assert!(c.live_now(ev(1)).is_empty());
     }
 
     #[test]
     fn too_many_held_events_are_dropped_and_left_to_the_fetch() {
         let mut c = Cursor::default();
-        let now = Instant::now();
         c.start(0);
         for s in 2..(HELD_MAX as u64 + 3) {
-            assert!(c.live(ev(s), now).is_empty());
+            assert!(c.live_now(ev(s)).is_empty());
         }
         assert!(c.held.len() < HELD_MAX);
         assert!(c.gap_deadline().is_some());
