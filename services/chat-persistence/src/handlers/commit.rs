@@ -18,10 +18,7 @@ use super::{
     Ctx,
     send::{QueuedBatch, answer, error_reply, flush},
 };
-use crate::repository::{
-    self, NewMessage, StoredMessage,
-    stream::{self, Positioned},
-};
+use crate::repository::{self, NewMessage, StoredMessage, stream};
 
 /// What the commit made of one send.
 enum Stored {
@@ -120,68 +117,47 @@ async fn commit(ctx: &Ctx, group: &mut [QueuedBatch]) {
     ctx.delivery.notice_new_contacts(pairs).await;
 }
 
-/// Step 1: in one transaction, locks the participants' streams, finds the
-/// sends that repeat a committed `client_msg_id`, gives every new message
-/// its next position in both streams (in batch order, which is each
-/// connection's send order) and inserts them.
+/// Step 1: in one transaction (one call, one round trip: see
+/// [`stream::commit`]), locks the participants' streams, finds the sends
+/// that repeat a committed `client_msg_id`, gives every new message its next
+/// position in both streams (in batch order, which is each connection's send
+/// order) and inserts them. The committed originals of repeats, which are
+/// rare, are read afterwards.
 async fn store(ctx: &Ctx, rows: &[&NewMessage]) -> sqlx::Result<Vec<Stored>> {
-    let mut users: Vec<Uuid> = rows.iter().flat_map(|r| [r.sender, r.receiver]).collect();
-    users.sort_unstable();
-    users.dedup();
-    let mut tx = ctx.pool.begin().await?;
-    let mut last = stream::lock(&mut tx, &users).await?;
-    let originals = committed_originals(&mut tx, rows).await?;
-
+    let committed = stream::commit(&ctx.pool, rows).await?;
+    if committed.len() != rows.len() {
+        return Err(sqlx::Error::Protocol(format!(
+            "commit answered {} rows for {} messages",
+            committed.len(),
+            rows.len()
+        )));
+    }
+    let repeated: Vec<Uuid> = committed.iter().filter_map(|c| c.original_id).collect();
+    let originals: HashMap<Uuid, StoredMessage> = if repeated.is_empty() {
+        HashMap::new()
+    } else {
+        repository::find_by_ids(&ctx.pool, &repeated)
+            .await?
+            .into_iter()
+            .map(|m| (m.message_id, m))
+            .collect()
+    };
     let mut stored = Vec::with_capacity(rows.len());
-    let mut first_of: HashMap<(Uuid, &str), usize> = HashMap::new();
-    let mut fresh = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        if let Some(cid) = row.client_msg_id.as_deref() {
-            if let Some(original) = originals.get(&(row.sender, cid.to_owned())) {
-                stored.push(Stored::Repeat(Box::new(original.clone())));
-                continue;
+    for c in committed {
+        let outcome = match (c.sender_seq, c.receiver_seq, c.repeat_of, c.original_id) {
+            (Some(sender_seq), Some(receiver_seq), _, _) => {
+                Stored::New { sender_seq, receiver_seq }
             }
-            if let Some(&earlier) = first_of.get(&(row.sender, cid)) {
-                stored.push(Stored::RepeatOf(earlier));
-                continue;
-            }
-            first_of.insert((row.sender, cid), i);
-        }
-        let sender_seq = next(&mut last, row.sender);
-        let receiver_seq = next(&mut last, row.receiver);
-        stored.push(Stored::New { sender_seq, receiver_seq });
-        fresh.push(Positioned { row, sender_seq, receiver_seq });
+            (_, _, Some(first), _) => Stored::RepeatOf(usize::try_from(first - 1).unwrap_or(0)),
+            (_, _, _, Some(original)) => match originals.get(&original) {
+                Some(m) => Stored::Repeat(Box::new(m.clone())),
+                None => return Err(sqlx::Error::RowNotFound),
+            },
+            _ => return Err(sqlx::Error::RowNotFound),
+        };
+        stored.push(outcome);
     }
-    if !fresh.is_empty() {
-        stream::insert(&mut tx, &fresh, &last).await?;
-    }
-    tx.commit().await?;
     Ok(stored)
-}
-
-fn next(last: &mut HashMap<Uuid, i64>, user: Uuid) -> i64 {
-    let seq = last.entry(user).or_default();
-    *seq += 1;
-    *seq
-}
-
-async fn committed_originals(
-    conn: &mut sqlx::PgConnection,
-    rows: &[&NewMessage],
-) -> sqlx::Result<HashMap<(Uuid, String), StoredMessage>> {
-    let keyed: Vec<(Uuid, String)> = rows
-        .iter()
-        .filter_map(|r| r.client_msg_id.as_ref().map(|c| (r.sender, c.clone())))
-        .collect();
-    if keyed.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let (senders, cids): (Vec<Uuid>, Vec<String>) = keyed.into_iter().unzip();
-    let found = repository::find_by_client_ids(conn, &senders, &cids).await?;
-    Ok(found
-        .into_iter()
-        .map(|m| ((m.sender_id, m.client_msg_id.clone().unwrap_or_default()), m))
-        .collect())
 }
 
 /// Step 2: publishes each new message to its receiver and to the sender's

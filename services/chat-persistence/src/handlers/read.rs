@@ -12,10 +12,7 @@ use shared::{
 use uuid::Uuid;
 
 use super::{Ctx, queries::unavailable};
-use crate::repository::{
-    receipt::{self, ReceiptRow},
-    stream,
-};
+use crate::repository::receipt;
 
 fn failed(e: ErrorReply) -> ReadReply {
     ReadReply { result: Some(read_reply::Result::Error(e)) }
@@ -63,29 +60,16 @@ pub async fn read(ctx: Ctx, req: ReadRequest) -> ReadReply {
 }
 
 /// Marks the message read and adds the receipt to both streams, in one
-/// transaction; `None` when it was read meanwhile.
+/// transaction and one round trip ([`receipt::record`]); `None` when it was
+/// read meanwhile.
 async fn record(
     ctx: &Ctx,
     message: Uuid,
     sender: Uuid,
     reader: Uuid,
 ) -> sqlx::Result<Option<(chrono::DateTime<chrono::Utc>, u64, u64)>> {
-    let mut users = [sender, reader];
-    users.sort_unstable();
-    let mut tx = ctx.pool.begin().await?;
-    let last = stream::lock(&mut tx, &users).await?;
     let read_at = chrono::Utc::now();
-    if !receipt::mark_read(&mut tx, message, read_at).await? {
-        return Ok(None);
-    }
-    let sender_seq = last.get(&sender).copied().unwrap_or_default() + 1;
-    let reader_seq = last.get(&reader).copied().unwrap_or_default() + 1;
-    let rows = [
-        ReceiptRow { user_id: sender, seq: sender_seq },
-        ReceiptRow { user_id: reader, seq: reader_seq },
-    ];
-    receipt::insert(&mut tx, &rows, (message, sender, reader), read_at).await?;
-    tx.commit().await?;
+    let seqs = receipt::record(&ctx.pool, message, sender, reader, read_at).await?;
     let seq = |s: i64| u64::try_from(s).unwrap_or_default();
-    Ok(Some((read_at, seq(sender_seq), seq(reader_seq))))
+    Ok(seqs.map(|(sender_seq, reader_seq)| (read_at, seq(sender_seq), seq(reader_seq))))
 }

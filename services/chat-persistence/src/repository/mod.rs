@@ -69,21 +69,13 @@ impl StoredMessage {
 const COLUMNS: &str = "message_id, sender_id, receiver_id, client_msg_id, message_type, \
                        content_enc, created_at, read_at, sender_seq, receiver_seq";
 
-/// Finds the committed messages of these `(sender, client_msg_id)` pairs.
-pub async fn find_by_client_ids(
+/// The committed messages with these ids.
+pub async fn find_by_ids(
     executor: impl PgExecutor<'_>,
-    senders: &[Uuid],
-    client_ids: &[String],
+    ids: &[Uuid],
 ) -> sqlx::Result<Vec<StoredMessage>> {
-    let sql = format!(
-        "select {COLUMNS} from message \
-         where (sender_id, client_msg_id) in (select * from unnest($1::uuid[], $2::text[]))"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(senders)
-        .bind(client_ids)
-        .fetch_all(executor)
-        .await
+    let sql = format!("select {COLUMNS} from message where message_id = any($1)");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ids).fetch_all(executor).await
 }
 
 /// The messages between two users, newest first (commit order).

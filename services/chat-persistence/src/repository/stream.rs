@@ -5,91 +5,54 @@
 //! so positions follow commit order and a rolled-back transaction leaves no
 //! hole. The delivered cursor (`stream_cursor`) says how far the stream was
 //! written to a live connection: the pending queue is what lies after it.
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor, PgPool};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::{COLUMNS, NewMessage, StoredMessage};
 
-/// Locks the streams of `users` (sorted, no repeats) for the rest of the
-/// transaction and returns their last positions (0 for a new user).
-pub async fn lock(conn: &mut PgConnection, users: &[Uuid]) -> sqlx::Result<HashMap<Uuid, i64>> {
-    const SELECT: &str = "select user_id, last_seq from user_stream \
-                          where user_id = any($1) order by user_id for update";
-    let mut rows: Vec<(Uuid, i64)> =
-        sqlx::query_as(SELECT).bind(users).fetch_all(&mut *conn).await?;
-    if rows.len() < users.len() {
-        // First message of some user: create their rows, then lock them all.
-        sqlx::query(
-            "insert into user_stream (user_id) select u from unnest($1::uuid[]) u order by u \
-             on conflict do nothing",
-        )
-        .bind(users)
-        .execute(&mut *conn)
-        .await?;
-        rows = sqlx::query_as(SELECT).bind(users).fetch_all(&mut *conn).await?;
-    }
-    Ok(rows.into_iter().collect())
+/// What the commit made of one message of a batch.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Committed {
+    /// Its index in the batch, from 1.
+    pub idx: i32,
+    /// Its position in the sender's stream (None for a repeat).
+    pub sender_seq: Option<i64>,
+    /// Its position in the receiver's stream (None for a repeat).
+    pub receiver_seq: Option<i64>,
+    /// The index (from 1) of an earlier message of the batch it repeats.
+    pub repeat_of: Option<i32>,
+    /// The committed message it repeats.
+    pub original_id: Option<Uuid>,
 }
 
-/// A new message with its positions.
-pub struct Positioned<'a> {
-    /// The row.
-    pub row: &'a NewMessage,
-    /// Its position in the sender's stream.
-    pub sender_seq: i64,
-    /// Its position in the receiver's stream.
-    pub receiver_seq: i64,
-}
-
-/// Inserts positioned messages and moves the streams' last positions, in
-/// one statement (the caller holds the stream locks).
-pub async fn insert(
-    conn: &mut PgConnection,
-    rows: &[Positioned<'_>],
-    last: &HashMap<Uuid, i64>,
-) -> sqlx::Result<()> {
+/// Commits a batch in one round trip (`chat_commit_messages`, see its
+/// migration): locks the participants' streams in user-id order, finds the
+/// messages that repeat a committed or an earlier `(sender, client_msg_id)`,
+/// gives every new one its next positions in batch order, inserts them and
+/// moves the streams. One row per message, in batch order.
+pub async fn commit(pool: &PgPool, rows: &[&NewMessage]) -> sqlx::Result<Vec<Committed>> {
     let n = rows.len();
     let mut c = Columns::with_capacity(n);
-    for p in rows {
-        c.ids.push(p.row.id);
-        c.senders.push(p.row.sender);
-        c.receivers.push(p.row.receiver);
-        c.client_ids.push(p.row.client_msg_id.as_deref());
-        c.types.push(p.row.message_type);
-        c.contents.push(p.row.content_enc.as_slice());
-        c.times.push(p.row.created_at);
-        c.sender_seqs.push(p.sender_seq);
-        c.receiver_seqs.push(p.receiver_seq);
+    for row in rows {
+        c.ids.push(row.id);
+        c.senders.push(row.sender);
+        c.receivers.push(row.receiver);
+        c.client_ids.push(row.client_msg_id.as_deref());
+        c.types.push(row.message_type);
+        c.contents.push(row.content_enc.as_slice());
+        c.times.push(row.created_at);
     }
-    let (users, seqs): (Vec<Uuid>, Vec<i64>) = last.iter().map(|(u, s)| (*u, *s)).unzip();
-    sqlx::query(
-        "with inserted as ( \
-           insert into message (message_id, sender_id, receiver_id, client_msg_id, message_type, \
-                                content_enc, created_at, sender_seq, receiver_seq) \
-           select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int2[], \
-                                $6::bytea[], $7::timestamptz[], $8::int8[], $9::int8[]) \
-           returning 1) \
-         update user_stream s set last_seq = v.last_seq \
-         from unnest($10::uuid[], $11::int8[]) as v(user_id, last_seq) \
-         where s.user_id = v.user_id and s.last_seq < v.last_seq",
-    )
-    .bind(c.ids)
-    .bind(c.senders)
-    .bind(c.receivers)
-    .bind(c.client_ids)
-    .bind(c.types)
-    .bind(c.contents)
-    .bind(c.times)
-    .bind(c.sender_seqs)
-    .bind(c.receiver_seqs)
-    .bind(users)
-    .bind(seqs)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    sqlx::query_as("select * from chat_commit_messages($1, $2, $3, $4, $5, $6, $7)")
+        .bind(c.ids)
+        .bind(c.senders)
+        .bind(c.receivers)
+        .bind(c.client_ids)
+        .bind(c.types)
+        .bind(c.contents)
+        .bind(c.times)
+        .fetch_all(pool)
+        .await
 }
 
 struct Columns<'a> {
@@ -100,8 +63,6 @@ struct Columns<'a> {
     types: Vec<i16>,
     contents: Vec<&'a [u8]>,
     times: Vec<DateTime<Utc>>,
-    sender_seqs: Vec<i64>,
-    receiver_seqs: Vec<i64>,
 }
 
 impl Columns<'_> {
@@ -114,8 +75,6 @@ impl Columns<'_> {
             types: Vec::with_capacity(n),
             contents: Vec::with_capacity(n),
             times: Vec::with_capacity(n),
-            sender_seqs: Vec::with_capacity(n),
-            receiver_seqs: Vec::with_capacity(n),
         }
     }
 }
