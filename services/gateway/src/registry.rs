@@ -13,7 +13,7 @@ use std::sync::{
 use bytes::Bytes;
 use bytestring::ByteString;
 use dashmap::DashMap;
-use tokio::sync::{Mutex, Notify, mpsc};
+use tokio::sync::{Mutex, Notify};
 use uuid::Uuid;
 
 /// What kind of outbound frame this is (typing is dropped first under pressure).
@@ -62,7 +62,7 @@ impl Outbound {
 pub struct ConnHandle {
     /// Connection id (unique in this process).
     pub id: u64,
-    tx: mpsc::Sender<Outbound>,
+    tx: crate::outq::Sender,
     lag: Arc<Lag>,
 }
 
@@ -119,7 +119,7 @@ pub struct Registration {
     /// The registry's handle.
     pub handle: ConnHandle,
     /// The connection's outbound queue.
-    pub rx: mpsc::Receiver<Outbound>,
+    pub rx: crate::outq::Receiver,
     /// Tripped when a stream event could not be queued.
     pub lag: Arc<Lag>,
     /// Guards the user's delivery subscription (held while it is being created).
@@ -165,7 +165,7 @@ impl Registry {
             }
             return None;
         }
-        let (tx, rx) = mpsc::channel(self.queue);
+        let (tx, rx) = crate::outq::bounded(self.queue);
         let lag = Arc::new(Lag::default());
         let handle =
             ConnHandle { id: self.next_id.fetch_add(1, Ordering::Relaxed), tx, lag: lag.clone() };
@@ -206,7 +206,7 @@ impl Registry {
                 metrics::counter!("gateway_typing_dropped_total").increment(1);
                 continue;
             }
-            if let Err(mpsc::error::TrySendError::Full(_)) = c.tx.try_send(out.clone()) {
+            if c.tx.try_send(out.clone()).is_err() {
                 metrics::counter!("gateway_queue_full_total").increment(1);
                 if out.seq > 0 {
                     c.lag.trip();

@@ -56,6 +56,12 @@ impl Conn {
     /// when the connection has not started) until it is caught up. A failed
     /// page is retried later with back-off. Returns false when the socket is gone.
     pub(super) async fn catch_up(&mut self) -> bool {
+        // Boxed: the paged fetch is a large future, and inline it would
+        // enlarge every idle connection's task by its size.
+        Box::pin(self.catch_up_inline()).await
+    }
+
+    async fn catch_up_inline(&mut self) -> bool {
         self.retry_at = None;
         loop {
             if *self.state.draining.borrow() {
@@ -91,6 +97,10 @@ impl Conn {
     /// written. Below where the connection started it backfills up to there;
     /// then it catches up forward. Returns false when the socket is gone.
     pub(super) async fn sync(&mut self, from: Start) -> bool {
+        Box::pin(self.sync_inline(from)).await
+    }
+
+    async fn sync_inline(&mut self, from: Start) -> bool {
         if self.cursor.hi().is_none() {
             // Not started yet (the drain failed): start here instead.
             let Some(page) = self.page(&from, 0).await else {

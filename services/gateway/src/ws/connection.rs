@@ -87,7 +87,7 @@ pub async fn run(
     let subscribed = {
         let mut guard = subscription.lock().await;
         if guard.is_none() {
-            match delivery::subscribe(&state, user).await {
+            match Box::pin(delivery::subscribe(&state, user)).await {
                 Ok(task) => {
                     *guard = Some(task);
                     true
@@ -102,7 +102,7 @@ pub async fn run(
         }
     };
     let reason = if subscribed {
-        presence::connection_opened(&state, user, &handle).await;
+        Box::pin(presence::connection_opened(&state, user, &handle)).await;
         // The pending drain: the stream after the user's delivered cursor.
         if conn.catch_up().await { conn.serve(&mut stream, &mut rx, &lag).await } else { None }
     } else {
@@ -111,7 +111,7 @@ pub async fn run(
     tracing::debug!(%user, reason = ?reason, "connection closed");
     let last = state.registry.unregister(user, handle.id);
     let _ = tokio::time::timeout(DRAIN_WRITES, conn.session.close(reason)).await;
-    presence::connection_closed(&state, user, last).await;
+    Box::pin(presence::connection_closed(&state, user, last)).await;
 }
 
 impl Conn {
@@ -154,7 +154,7 @@ impl Conn {
     async fn serve(
         &mut self,
         stream: &mut AggregatedMessageStream,
-        rx: &mut tokio::sync::mpsc::Receiver<Outbound>,
+        rx: &mut crate::outq::Receiver,
         lag: &Lag,
     ) -> Option<CloseReason> {
         let mut draining = self.state.draining.clone();
@@ -174,7 +174,7 @@ impl Conn {
             tokio::select! {
                 biased;
                 _ = draining.wait_for(|d| *d) => {
-                    self.finish(&mut reads, rx).await;
+                    Box::pin(self.finish(&mut reads, rx)).await;
                     return Some(CloseReason {
                         code: CloseCode::Restart,
                         description: Some("gateway restarting, reconnect".into()),
@@ -192,13 +192,13 @@ impl Conn {
                     }
                 }
                 out = rx.recv() => {
-                    if !self.on_event(out?).await {
+                    if !self.on_event(out).await {
                         return None;
                     }
                 }
                 () = lag.wait() => {
                     // Write what is queued first, then fetch what did not fit.
-                    while let Ok(out) = rx.try_recv() {
+                    while let Some(out) = rx.try_recv() {
                         if !self.on_event(out).await {
                             return None;
                         }
@@ -294,11 +294,7 @@ impl Conn {
     /// Draining: answers what the client sent and writes what is queued,
     /// within [`DRAIN_WRITES`] (a client that does not read cannot hold the
     /// gateway), before the 1012 close.
-    async fn finish(
-        &mut self,
-        reads: &mut FuturesOrdered<Work>,
-        rx: &mut tokio::sync::mpsc::Receiver<Outbound>,
-    ) {
+    async fn finish(&mut self, reads: &mut FuturesOrdered<Work>, rx: &mut crate::outq::Receiver) {
         let limit = self.state.settings.common.nats.request_timeout + DRAIN_WRITES;
         let work = async {
             while let Some(answers) = self.sends.in_flight.next().await {
@@ -312,7 +308,7 @@ impl Conn {
                     return;
                 }
             }
-            while let Ok(out) = rx.try_recv() {
+            while let Some(out) = rx.try_recv() {
                 if !self.on_event(out).await {
                     return;
                 }

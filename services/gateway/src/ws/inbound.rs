@@ -198,8 +198,13 @@ impl Conn {
         let event = UserEvent {
             event: Some(user_event::Event::Typing(Typing { user_id: uuid_bytes(self.user) })),
         };
-        shared::nats::publish(&self.state.nats, self.state.subjects.deliver(receiver), &event)
-            .await;
+        // Boxed (a publish is a large future; typing is not the hot path).
+        Box::pin(shared::nats::publish(
+            &self.state.nats,
+            self.state.subjects.deliver(receiver),
+            &event,
+        ))
+        .await;
         Flow::Continue
     }
 
