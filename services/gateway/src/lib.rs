@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod cursors;
 pub mod error;
+pub mod mux;
 pub mod outq;
 pub mod presence;
 pub mod registry;

@@ -99,11 +99,29 @@ impl Lag {
     }
 }
 
+/// A user's delivery subscription.
+pub enum Delivery {
+    /// On the gateway's multiplexed delivery connection.
+    Mux(crate::mux::Subscription),
+    /// An async-nats subscription and the task that dispatches it.
+    Task(tokio::task::AbortHandle),
+}
+
+impl Delivery {
+    /// Ends the subscription.
+    pub fn cancel(&self) {
+        match self {
+            Self::Mux(sub) => sub.cancel(),
+            Self::Task(task) => task.abort(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct UserSlot {
     conns: Vec<ConnHandle>,
-    /// The delivery subscription task, created by the first connection.
-    subscription: Arc<Mutex<Option<tokio::task::AbortHandle>>>,
+    /// The delivery subscription, created by the first connection.
+    subscription: Arc<Mutex<Option<Delivery>>>,
 }
 
 /// Every connection this gateway holds.
@@ -123,7 +141,7 @@ pub struct Registration {
     /// Tripped when a stream event could not be queued.
     pub lag: Arc<Lag>,
     /// Guards the user's delivery subscription (held while it is being created).
-    pub subscription: Arc<Mutex<Option<tokio::task::AbortHandle>>>,
+    pub subscription: Arc<Mutex<Option<Delivery>>>,
 }
 
 impl Registry {
@@ -187,9 +205,9 @@ impl Registry {
         });
         if let Some((_, slot)) = removed
             && let Ok(guard) = slot.subscription.try_lock()
-            && let Some(task) = guard.as_ref()
+            && let Some(delivery) = guard.as_ref()
         {
-            task.abort();
+            delivery.cancel();
         }
         self.connections.fetch_sub(1, Ordering::Relaxed);
         metrics::gauge!("gateway_connections").decrement(1.0);

@@ -63,6 +63,9 @@ pub struct AppState {
     pub verifier: JwtVerifier,
     /// Connections held by this instance.
     pub registry: Arc<Registry>,
+    /// The users' delivery subscriptions on the gateway's own NATS
+    /// connection (plain `nats://` URLs); `None`: through async-nats.
+    pub mux: Option<crate::mux::DeliveryMux>,
     /// Stream positions written here, waiting to be reported.
     pub cursors: Cursors,
     /// Per-user frame rate limiter (shared by a user's connections here).
@@ -85,9 +88,24 @@ impl AppState {
         let burst = NonZeroU32::new(settings.rate_burst).unwrap_or(per_sec);
         let api_per_sec = NonZeroU32::new(settings.api_rate_per_sec).unwrap_or(NonZeroU32::MIN);
         let api_burst = NonZeroU32::new(settings.api_rate_burst).unwrap_or(api_per_sec);
+        let registry = Arc::new(Registry::new(settings.outbound_queue));
+        let nats_settings = &settings.common.nats;
+        let mux = crate::mux::plain_addresses(
+            &nats_settings.url,
+            nats_settings.require_tls,
+            nats_settings.creds_file.is_some(),
+        )
+        .map(|addresses| {
+            crate::mux::DeliveryMux::start(
+                addresses,
+                format!("gateway-{}", settings.gateway_id),
+                registry.clone(),
+            )
+        });
         Arc::new(Self {
             api_limiter: RateLimiter::keyed(Quota::per_second(api_per_sec).allow_burst(api_burst)),
-            registry: Arc::new(Registry::new(settings.outbound_queue)),
+            registry,
+            mux,
             cursors: Cursors::default(),
             limiter: RateLimiter::keyed(Quota::per_second(per_sec).allow_burst(burst)),
             actions: ActionLimiters::new(&settings.actions),

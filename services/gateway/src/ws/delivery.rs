@@ -8,7 +8,7 @@ use prost::Message;
 use shared::proto::gateway::v1::UserEvent;
 use uuid::Uuid;
 
-use crate::{state::AppState, ws::frames};
+use crate::{registry::Delivery, state::AppState, ws::frames};
 
 /// How long a new connection waits for its delivery subscription to be confirmed.
 const SUBSCRIBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -16,10 +16,14 @@ const SUBSCRIBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5)
 /// Subscribes to the user's subject (confirmed by the server before it
 /// returns, so a following catch-up cannot miss an event) and spawns the
 /// loop that dispatches its events.
-pub async fn subscribe(
-    state: &Arc<AppState>,
-    user: Uuid,
-) -> anyhow::Result<tokio::task::AbortHandle> {
+pub async fn subscribe(state: &Arc<AppState>, user: Uuid) -> anyhow::Result<Delivery> {
+    if let Some(mux) = &state.mux {
+        let subscribed = mux.subscribe(user, state.subjects.deliver(user));
+        let sub = tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribed)
+            .await
+            .map_err(|_| anyhow::anyhow!("nats did not confirm the subscription"))??;
+        return Ok(Delivery::Mux(sub));
+    }
     // Bounded: with NATS unreachable the connection is refused (1013), not left hanging.
     let confirmed = tokio::time::timeout(SUBSCRIBE_TIMEOUT, async {
         let sub = state.nats.subscribe(state.subjects.deliver(user)).await?;
@@ -42,5 +46,5 @@ pub async fn subscribe(
             metrics::counter!("gateway_events_in_total").increment(1);
         }
     });
-    Ok(task.abort_handle())
+    Ok(Delivery::Task(task.abort_handle()))
 }
