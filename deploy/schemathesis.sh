@@ -17,7 +17,12 @@ venv=".run/venv"
 st="$venv/bin/schemathesis"
 if ! "$st" --version 2>/dev/null | grep -q "$version"; then
   mkdir -p .run
-  python3 -m venv "$venv"
+  rm -rf "$venv"
+  # Debian's python3 needs python3-venv for this.
+  python3 -m venv "$venv" 2>/dev/null || {
+    apt-get install -y -q --no-install-recommends python3-venv >/dev/null
+    python3 -m venv "$venv"
+  }
   "$venv/bin/pip" install -q "schemathesis==$version"
 fi
 work=$(mktemp -d)
