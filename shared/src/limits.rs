@@ -1,6 +1,8 @@
-//! Every limit on what a client sends, in one place: the gateway checks and
-//! documents them (the OpenAPI schemas are built from these constants), feed
-//! checks them again. Lengths say whether they count bytes (UTF-8) or
+//! The limits on what a client sends over REST, in one place: the gateway
+//! checks and documents them (the OpenAPI schemas are built from these
+//! constants), feed checks them again. The WebSocket limits are listed here
+//! for the docs; `gateway::ws` checks them with its own constants of the
+//! same values. Lengths say whether they count bytes (UTF-8) or
 //! characters (Unicode scalar values, what JSON Schema's `maxLength` counts).
 
 /// Longest post or comment, in characters.
