@@ -41,6 +41,8 @@ cat > "$work/schemathesis.toml" <<TOML
 TOML
 report="${REPORT_DIR:-target/schemathesis}"
 mkdir -p "$report"
+report=$(cd "$report" && pwd)
+st="$(pwd)/$st"
 args=(
   --config-file "$work/schemathesis.toml"
   run "$GATEWAY_URL/api/openapi.json"
@@ -54,4 +56,6 @@ args=(
 )
 [ -n "${MAX_TIME:-}" ] && args+=(--max-time "$MAX_TIME")
 [ -n "${SEED:-}" ] && args+=(--seed "$SEED")
+# From the scratch directory, so schemathesis's own cache stays out of the repo.
+cd "$work"
 "$st" "${args[@]}"
