@@ -225,6 +225,9 @@ async fn oversized_deep_and_malformed_rest_input_is_4xx_with_the_field_never_5xx
         ("offset=-1", "offset"),
         ("offset=99999999999", "offset"),
         ("offset=1000001", "offset"),
+        ("limit=%FF", "limit"),
+        ("limit=1%00", "limit"),
+        ("limit=1&limit=2", "query"),
     ] {
         let (status, body) = sys.get(0, &format!("/api/posts?{query}"), alice).await;
         assert_eq!((status, body["field"].as_str()), (400, Some(field)), "{query}: {body}");
