@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod limits;
 pub mod nats;
 #[cfg(feature = "ops")]
 pub mod ops;

@@ -27,6 +27,8 @@ pub enum ApiError {
         code: ErrorCode,
         /// Its message.
         message: String,
+        /// The request field at fault, if the backend named one.
+        field: Option<String>,
     },
     /// Too many requests from this user.
     #[error("too many requests, slow down")]
@@ -80,7 +82,8 @@ impl From<ErrorReply> for ApiError {
         } else {
             format!("{}: {}", e.field, e.message)
         };
-        Self::Remote { code, message }
+        let field = (!e.field.is_empty()).then_some(e.field);
+        Self::Remote { code, message, field }
     }
 }
 
@@ -115,8 +118,12 @@ impl ResponseError for ApiError {
             e => e.to_string(),
         };
         let mut body = serde_json::json!({"error": message, "code": self.code()});
-        if let Self::Validation { field, .. } = self {
-            body["field"] = serde_json::Value::from(*field);
+        match self {
+            Self::Validation { field, .. } => body["field"] = serde_json::Value::from(*field),
+            Self::Remote { field: Some(field), .. } => {
+                body["field"] = serde_json::Value::from(field.as_str());
+            }
+            _ => {}
         }
         let mut resp = HttpResponse::build(self.status_code());
         if matches!(self, Self::Unavailable | Self::Remote { code: ErrorCode::Unavailable, .. }) {

@@ -42,6 +42,14 @@ where
     })
 }
 
+/// Every route: operations (`/healthz`, `/readyz`, `/metrics`), the
+/// WebSocket, and the REST API (whose routes are all in its OpenAPI document).
+pub fn routes(cfg: &mut web::ServiceConfig, readiness: shared::ops::Readiness) {
+    shared::ops::configure(cfg, readiness);
+    cfg.route("/ws/chat/{user_id}", web::get().to(ws::handshake));
+    rest::configure(cfg);
+}
+
 /// The running gateway.
 pub struct Application {
     port: u16,
@@ -84,7 +92,7 @@ impl Application {
             App::new()
                 .wrap_fn(with_request_id)
                 .app_data(data.clone())
-                .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _| {
+                .app_data(web::JsonConfig::default().limit(shared::limits::REST_BODY_MAX_BYTES).error_handler(|err, _| {
                     let status = match &err {
                         actix_web::error::JsonPayloadError::Overflow { .. }
                         | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
@@ -93,23 +101,21 @@ impl Application {
                         _ => actix_web::http::StatusCode::BAD_REQUEST,
                     };
                     let code = if status.as_u16() == 413 { "too_large" } else { "invalid_json" };
-                    let body = serde_json::json!({"error": format!("invalid JSON body: {err}"), "code": code});
+                    let body = serde_json::json!({"error": format!("invalid JSON body: {err}"), "code": code, "field": "body"});
                     actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(body)).into()
                 }))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
-                    let body = serde_json::json!({"error": format!("invalid query: {err}"), "code": "invalid_argument"});
+                    let body = serde_json::json!({"error": format!("invalid query: {err}"), "code": "invalid_argument", "field": "query"});
                     actix_web::error::InternalError::from_response(err, HttpResponse::BadRequest().json(body)).into()
                 }))
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
-                    let body = serde_json::json!({"error": format!("invalid path: {err}"), "code": "invalid_argument"});
+                    let body = serde_json::json!({"error": format!("invalid path: {err}"), "code": "invalid_argument", "field": "path"});
                     actix_web::error::InternalError::from_response(err, HttpResponse::BadRequest().json(body)).into()
                 }))
                 .configure({
                     let readiness = readiness.clone();
-                    move |cfg| shared::ops::configure(cfg, readiness)
+                    move |cfg| routes(cfg, readiness)
                 })
-                .route("/ws/chat/{user_id}", web::get().to(ws::handshake))
-                .configure(rest::configure)
                 .default_service(web::to(rest::openapi::unrouted))
         })
         .disable_signals()

@@ -56,7 +56,7 @@ async fn create(
 ) -> Result<shared::proto::feed::v1::Post, ErrorReply> {
     let author = id("user_id", &req.user_id)?;
     validate::content(&req.content)?;
-    let media_url = validate::media(&req.media_url, req.media_type)?;
+    let (media_url, media_type) = validate::media(&req.media_url, req.media_type)?;
     let max = ctx.fanout_max_followers as i64;
     let followers_now = repository::follower_count_capped(&ctx.pool, author, max + 1)
         .await
@@ -66,7 +66,7 @@ async fn create(
         user: author,
         content: req.content,
         media_url,
-        media_type: i16::try_from(req.media_type).unwrap_or(0),
+        media_type: media_type as i16,
         fanned_out: followers_now <= max,
         created_at: from_micros(micros(Utc::now())),
     };

@@ -1,16 +1,25 @@
 //! Chat REST routes: history, conversations, pending count.
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
 use shared::{
-    ids::{rfc3339, uuid_bytes, uuid_from},
-    proto::chat::v1::{
-        ConversationsReply, ConversationsRequest, HistoryRequest, MessagesReply, PendingCountReply,
-        PendingCountRequest, conversations_reply, messages_reply, pending_count_reply,
+    ids::{rfc3339, uuid_bytes},
+    proto::{
+        chat::v1::{
+            ConversationsReply, ConversationsRequest, HistoryRequest, MessagesReply,
+            PendingCountReply, PendingCountRequest, conversations_reply, messages_reply,
+            pending_count_reply,
+        },
+        common::v1::ErrorCode,
     },
     subjects,
 };
+use utoipa::IntoParams;
 
-use super::{Page, parse_id};
+use super::{
+    feed::id,
+    parse_id, parse_page,
+    schema::{Conversation, ErrorBody, MessageDoc, Page, Pending},
+};
 use crate::{
     auth::AuthUser,
     error::{ApiError, remote},
@@ -18,39 +27,51 @@ use crate::{
     ws::frames::MessageJson,
 };
 
-/// Registers the chat routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/messages", web::get().to(history))
-        .route("/api/messages/pending", web::get().to(pending_count))
-        .route("/api/conversations", web::get().to(conversations));
-}
-
-#[derive(Deserialize)]
+/// The two participants of a conversation; the caller must be one of them.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// One participant.
+    #[param(value_type = uuid::Uuid, required = true)]
     user1: Option<String>,
+    /// The other.
+    #[param(value_type = uuid::Uuid, required = true)]
     user2: Option<String>,
-    #[serde(flatten)]
-    page: Page,
+    /// How many messages, 1 to 100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// How many to skip, 0 to 1000000.
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 1000000)]
+    offset: Option<String>,
 }
 
-async fn history(
+/// The messages between two users, newest first, decrypted.
+#[utoipa::path(
+    tag = "chat",
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "messages, newest first", body = Vec<MessageDoc>),
+        (status = 403, description = "the caller is neither user1 nor user2", body = ErrorBody),
+    ),
+)]
+#[get("/api/messages")]
+pub async fn history(
     user: AuthUser,
     q: web::Query<HistoryQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let user1 = parse_id(
-        "user1",
-        q.user1.as_deref().ok_or_else(|| ApiError::invalid("user1", "user1 is required"))?,
-    )?;
-    let user2 = parse_id(
-        "user2",
-        q.user2.as_deref().ok_or_else(|| ApiError::invalid("user2", "user2 is required"))?,
-    )?;
-    let (limit, offset) = q.page.parse(50)?;
+    let required = |field: &'static str, v: Option<&str>| {
+        parse_id(field, v.ok_or_else(|| ApiError::invalid(field, format!("{field} is required")))?)
+    };
+    let user1 = required("user1", q.user1.as_deref())?;
+    let user2 = required("user2", q.user2.as_deref())?;
+    let page = Page { limit: q.limit.clone(), offset: q.offset.clone() };
+    let (limit, offset) = parse_page(&page, 50)?;
     if user.0 != user1 && user.0 != user2 {
         return Err(ApiError::Remote {
-            code: shared::proto::common::v1::ErrorCode::Forbidden,
+            code: ErrorCode::Forbidden,
             message: "you can only read your own conversations".into(),
+            field: None,
         });
     }
     let state = &state;
@@ -73,7 +94,13 @@ async fn history(
     Ok(HttpResponse::Ok().json(body))
 }
 
-async fn pending_count(
+/// How many events wait for the caller's next connection.
+#[utoipa::path(
+    tag = "chat",
+    responses((status = 200, description = "the pending count", body = Pending)),
+)]
+#[get("/api/messages/pending")]
+pub async fn pending_count(
     user: AuthUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -82,32 +109,40 @@ async fn pending_count(
         .await?;
     match remote(reply.result)? {
         pending_count_reply::Result::Count(n) => {
-            Ok(HttpResponse::Ok().json(serde_json::json!({"pending": n})))
+            Ok(HttpResponse::Ok().json(Pending { pending: n }))
         }
         pending_count_reply::Result::Error(e) => Err(e.into()),
     }
 }
 
-async fn conversations(
+/// The caller's conversations: partner, last message, unread count; most recent first.
+#[utoipa::path(
+    tag = "chat",
+    params(Page),
+    responses((status = 200, description = "conversations", body = Vec<Conversation>)),
+)]
+#[get("/api/conversations")]
+pub async fn conversations(
     user: AuthUser,
     q: web::Query<Page>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (limit, offset) = q.parse(50)?;
+    let (limit, offset) = parse_page(&q, 50)?;
     let req = ConversationsRequest { user_id: uuid_bytes(user.0), limit, offset };
     let reply: ConversationsReply = state.rpc(subjects::CHAT_CONVERSATIONS, &req).await?;
     match remote(reply.result)? {
         conversations_reply::Result::Conversations(list) => {
-            let body: Vec<serde_json::Value> = list
+            let body: Vec<Conversation> = list
                 .conversations
                 .iter()
-                .map(|c| {
-                    serde_json::json!({
-                        "partner_id": uuid_from(&c.partner_id).unwrap_or_default(),
-                        "last_message": c.last_message.as_ref().map(MessageJson::from_proto),
-                        "last_message_at": c.last_message.as_ref().map(|m| rfc3339(m.timestamp_micros)),
-                        "unread_count": c.unread_count,
-                    })
+                .map(|c| Conversation {
+                    partner_id: id(&c.partner_id),
+                    last_message: c
+                        .last_message
+                        .as_ref()
+                        .and_then(|m| serde_json::to_value(MessageJson::from_proto(m)).ok()),
+                    last_message_at: c.last_message.as_ref().map(|m| rfc3339(m.timestamp_micros)),
+                    unread_count: c.unread_count,
                 })
                 .collect();
             Ok(HttpResponse::Ok().json(body))
