@@ -77,11 +77,13 @@ impl Application {
             })
         };
         let data = web::Data::from(state.clone());
+        let dev_mode = state.settings.dev_tokens.is_some();
         let listener = std::net::TcpListener::bind(addr)
             .with_context(|| format!("failed to bind HTTP_ADDR {addr}"))?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap_fn(crate::web::cors)
                 .wrap_fn(with_request_id)
                 .app_data(data.clone())
                 .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _| {
@@ -110,6 +112,12 @@ impl Application {
                 })
                 .route("/ws/chat/{user_id}", web::get().to(ws::handshake))
                 .configure(rest::configure)
+                .configure(|cfg| {
+                    crate::web::configure(cfg);
+                    if dev_mode {
+                        rest::dev::configure(cfg);
+                    }
+                })
                 .default_service(web::to(rest::openapi::unrouted))
         })
         .disable_signals()

@@ -1,11 +1,11 @@
-//! Chat REST routes: history, conversations, pending count.
+//! Chat REST routes: history and conversations (the pending messages are in `pending.rs`).
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use shared::{
     ids::{rfc3339, uuid_bytes, uuid_from},
     proto::chat::v1::{
-        ConversationsReply, ConversationsRequest, HistoryRequest, MessagesReply, PendingCountReply,
-        PendingCountRequest, conversations_reply, messages_reply, pending_count_reply,
+        ConversationsReply, ConversationsRequest, HistoryRequest, MessagesReply,
+        conversations_reply, messages_reply,
     },
     subjects,
 };
@@ -21,7 +21,6 @@ use crate::{
 /// Registers the chat routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/messages", web::get().to(history))
-        .route("/api/messages/pending", web::get().to(pending_count))
         .route("/api/conversations", web::get().to(conversations));
 }
 
@@ -71,21 +70,6 @@ async fn history(
     .await?;
     let body: Vec<MessageJson<'_>> = messages.iter().map(MessageJson::from_proto).collect();
     Ok(HttpResponse::Ok().json(body))
-}
-
-async fn pending_count(
-    user: AuthUser,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let reply: PendingCountReply = state
-        .rpc(subjects::CHAT_PENDING_COUNT, &PendingCountRequest { user_id: uuid_bytes(user.0) })
-        .await?;
-    match remote(reply.result)? {
-        pending_count_reply::Result::Count(n) => {
-            Ok(HttpResponse::Ok().json(serde_json::json!({"pending": n})))
-        }
-        pending_count_reply::Result::Error(e) => Err(e.into()),
-    }
 }
 
 async fn conversations(

@@ -2,8 +2,11 @@
 use actix_web::web;
 
 pub mod chat;
+pub mod dev;
 pub mod feed;
 pub mod openapi;
+pub mod pending;
+pub mod presence;
 pub mod stats;
 
 /// Query parameters of paged lists.
@@ -79,6 +82,8 @@ where
 /// Registers every `/api` route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     chat::configure(cfg);
+    pending::configure(cfg);
+    presence::configure(cfg);
     feed::configure(cfg);
     stats::configure(cfg);
     openapi::configure(cfg);

@@ -1,0 +1,56 @@
+//! The try-it page in a real browser: `e2e/browser/chat.mjs` drives Debian's
+//! headless Chromium (playwright-core) against two real gateways in
+//! development mode and the real backends: two users chat both ways with
+//! typing and read ticks, follow, post, like and comment with the counters
+//! moving live; the gateway both pages were loaded from is SIGKILLed while
+//! they send, and each page goes on with the other gateway, every message
+//! shown exactly once; a phone-sized viewport does not scroll sideways.
+//! Screenshots of each run go to `target/browser/<run>/`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use e2e_tests::System;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+#[tokio::test]
+async fn the_page_chats_posts_and_survives_a_gateway_kill_in_chromium() {
+    let root = root();
+    // Chromium and playwright-core, installed when missing (quick when present).
+    let deps = std::process::Command::new("bash")
+        .arg(root.join("deploy/browser-deps.sh"))
+        .status()
+        .expect("bash");
+    assert!(deps.success(), "deploy/browser-deps.sh failed");
+
+    let sys = System::builder().gateways(2).env("DEV_MODE", "true").start().await;
+    let out = root.join("target/browser").join(&sys.env.prefix);
+    let pid = sys.gateways[0].pid().expect("gateway 0 runs");
+    let child = tokio::process::Command::new("node")
+        .arg(root.join("e2e/browser/chat.mjs"))
+        .current_dir(root.join("e2e/browser"))
+        .env("GW_A", sys.gateway(0))
+        .env("GW_B", sys.gateway(1))
+        .env("GW_A_PID", pid.to_string())
+        .env("OUT_DIR", &out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node");
+    let output = tokio::time::timeout(Duration::from_secs(150), child.wait_with_output())
+        .await
+        .expect("the browser scenario finished within 150 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}\n{stderr}\nscreenshots: {}", out.display());
+    assert!(output.status.success(), "browser scenario failed:\n{stdout}\n{stderr}");
+    for shot in ["chat-alice.png", "chat-bob.png", "feed-bob.png", "phone-chat.png"] {
+        assert!(out.join(shot).exists(), "{shot} saved");
+    }
+}
