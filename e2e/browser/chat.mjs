@@ -83,7 +83,7 @@ async function scenario() {
   const [a, b] = [alice.page, bob.page];
 
   step('alice opens a chat with bob by id and writes');
-  await a.fill('#new-chat-input', bob.id);
+  await a.fill('#new-chat-input', `bob ${bob.id}`);
   await a.click('#new-chat button');
   await a.locator('#message-input').pressSequentially('Hi Bob', { delay: 20 });
   await a.click('#composer button');
@@ -94,6 +94,9 @@ async function scenario() {
   check((await b.textContent(`#conv-list .conv[data-partner="${alice.id}"] .conv-last`)).includes('Hi Bob'), 'last message in the list');
   await b.click(`#conv-list .conv[data-partner="${alice.id}"]`);
   await waitBubble(b, 'Hi Bob');
+  b.once('dialog', (d) => d.accept('alice'));
+  await b.click('#rename');
+  await b.waitForSelector(`#conv-list .conv[data-partner="${alice.id}"] .conv-name:text-is("alice")`);
   await a.waitForSelector('#messages .msg.own[data-state="read"]');
 
   step('bob types (alice sees it), answers; alice reads it (bob sees the read tick)');
@@ -115,7 +118,7 @@ async function scenario() {
   step('alice follows bob; bob posts a photo; alice sees it live, likes and comments; counters move on both');
   await a.click('.tab[data-tab="feed"]');
   await b.click('.tab[data-tab="feed"]');
-  await a.fill('#follow-input', bob.id);
+  await a.fill('#follow-input', 'bob');
   await a.click('#follow-form button');
   await a.waitForSelector('#following-list li');
   await b.fill('#post-content', 'Sunset seen from the second gateway');
@@ -124,10 +127,8 @@ async function scenario() {
   const post = '#posts .post:has-text("Sunset seen from the second gateway")';
   await b.waitForSelector(post);
   await a.waitForSelector(post);
-  await a.waitForFunction((sel) => {
-    const img = document.querySelector(`${sel} img.media`);
-    return img && img.complete && img.naturalWidth > 0;
-  }, post);
+  const img = await a.waitForSelector(`${post} img.media`);
+  await a.waitForFunction((i) => i.complete && i.naturalWidth > 0, img);
   await a.click(`${post} .like`);
   await a.waitForSelector(`${post} .likes:text-is("1")`);
   await b.waitForSelector(`${post} .likes:text-is("1")`);
@@ -174,7 +175,14 @@ async function scenario() {
     check((await bubbles(a, t)) === 1, `alice shows "${t}" once (${await bubbles(a, t)})`);
     check((await bubbles(b, t)) === 1, `bob shows "${t}" once (${await bubbles(b, t)})`);
   }
-  step('every message shows exactly once on both pages');
+  for (const [page, who] of [[a, 'alice'], [b, 'bob']]) {
+    const shown = await page.$$eval('#messages .msg .content', (els) => els.map((e) => e.textContent));
+    for (const list of [fromAlice, fromBob]) {
+      const order = list.map((t) => shown.indexOf(t));
+      check(order.every((v, i) => i === 0 || v > order[i - 1]), `${who} shows ${list.join(', ')} in send order: ${shown.join(' | ')}`);
+    }
+  }
+  step('every message shows exactly once on both pages, in send order');
 
   step('the history on the second gateway agrees: every message stored once');
   const history = await b.evaluate((id) => window.chatClient.history(id, { limit: 100 }), alice.id);
@@ -194,7 +202,7 @@ async function scenario() {
   const p = phone.page;
   const overflow = () => p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check((await overflow()) <= 0, `chat list fits (${await overflow()} px too wide)`);
-  await p.fill('#new-chat-input', bob.id);
+  await p.fill('#new-chat-input', `bob ${bob.id}`);
   await p.click('#new-chat button');
   await send(p, 'Hello from a phone, with a long word: Donaudampfschifffahrtsgesellschaftskapitänsmütze');
   await p.waitForSelector('#messages .msg.own:not([data-state="pending"])');
@@ -203,7 +211,7 @@ async function scenario() {
   await p.screenshot({ path: `${OUT}/phone-chat.png` });
   await p.click('#back');
   await p.click('.tab[data-tab="feed"]');
-  await p.fill('#follow-input', bob.id);
+  await p.fill('#follow-input', 'bob');
   await p.click('#follow-form button');
   await p.waitForSelector('#following-list li');
   await p.waitForSelector(post, { timeout: 5000 }).catch(() => step('(bob\'s older post is not in a new follower\'s feed)'));

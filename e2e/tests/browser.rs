@@ -54,3 +54,26 @@ async fn the_page_chats_posts_and_survives_a_gateway_kill_in_chromium() {
         assert!(out.join(shot).exists(), "{shot} saved");
     }
 }
+
+/// The reference client's reconnect rules against a scripted WebSocket
+/// (`e2e/browser/client.test.mjs`, Node's test runner): failover, `sync`
+/// after the last `seq`, resending with the same `client_msg_id`, one event
+/// per message id, close codes 1012 and 4001, the back-off bounds.
+#[tokio::test]
+async fn the_reference_client_resumes_resends_and_deduplicates() {
+    let root = root();
+    let output = tokio::process::Command::new("node")
+        .arg("--test")
+        .arg(root.join("e2e/browser/client.test.mjs"))
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("the client tests finished within 60 s")
+        .expect("node runs (deploy/browser-deps.sh installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("# fail 0") && !stdout.contains("# pass 0"), "{stdout}");
+}

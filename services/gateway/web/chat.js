@@ -36,7 +36,7 @@ export class ChatView {
       e.preventDefault();
       const input = $('#new-chat-input');
       const id = names.resolve(input.value);
-      if (!id) return toast('Unknown name: type their user id (shown at the top of their page)', 'error');
+      if (!id) return toast('Unknown name: add their user id (shown at the top of their page)', 'error');
       if (id === this.me) return toast('That is you', 'error');
       input.value = '';
       this.open(id);
@@ -53,6 +53,13 @@ export class ChatView {
       }
     });
     $('#older').addEventListener('click', () => this.loadOlder());
+    $('#rename').addEventListener('click', () => {
+      const name = prompt('Name for this contact (kept in this browser)', names.nameOf(this.partner));
+      if (!name || !name.trim()) return;
+      names.set(name, this.partner);
+      this.renderHead();
+      this.renderConvs();
+    });
     $('#messages').addEventListener('scroll', (e) => {
       if (e.target.scrollTop < 40) this.loadOlder();
     });
@@ -194,11 +201,24 @@ export class ChatView {
     }
   }
 
+  /** Adds a bubble in id order (ids are UUIDv7: time order), so a message
+   * that comes back through the stream after a reconnect takes its place;
+   * messages not stored yet (no id) stay last, in send order. */
   append(m, state) {
     const list = $('#messages');
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-    list.append(this.bubble(m, state));
+    this.place(this.bubble(m, state));
     if (atBottom || m.sender_id === this.me) list.scrollTop = list.scrollHeight;
+  }
+
+  place(b) {
+    const list = $('#messages');
+    const id = b.dataset.id;
+    const later = id
+      ? [...list.children].find((x) => x !== b && (!x.dataset.id || x.dataset.id > id))
+      : null;
+    if (later) list.insertBefore(b, later);
+    else list.append(b);
   }
 
   sendTyped() {
@@ -230,6 +250,7 @@ export class ChatView {
     }
     pending.dataset.id = message.id;
     this.bubbles.set(message.id, pending);
+    this.place(pending);
     this.tick(pending, message.read ? 'read' : this.deliveredOrSent());
   }
 

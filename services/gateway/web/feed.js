@@ -26,7 +26,7 @@ export class FeedView {
       e.preventDefault();
       const input = $('#follow-input');
       const id = names.resolve(input.value);
-      if (!id) return toast('Unknown name: type their user id', 'error');
+      if (!id) return toast('Unknown name: add their user id', 'error');
       input.value = '';
       this.setFollow(id, true);
     });
@@ -220,7 +220,7 @@ export class FeedView {
       $('#top-posts').replaceChildren(...top.map((p) => el('li', {},
         `${p.content.slice(0, 40)} — ♥ ${p.likes_count}`)));
       $('#active-users').replaceChildren(...active.map((u) => el('li', {},
-        `${u.user_id === this.me ? 'You' : names.nameOf(u.user_id)} — ${u.post_count} posts`)));
+        `${u.user_id === this.me ? 'You' : names.nameOf(u.user_id)} — ${u.post_count} post${u.post_count === 1 ? '' : 's'}`)));
     } catch (e) {
       console.warn('stats', e);
     }

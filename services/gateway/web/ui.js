@@ -60,11 +60,15 @@ export const names = {
     const hit = Object.entries(this.all()).find(([, v]) => v === id);
     return hit ? hit[0] : `user-${String(id).slice(0, 8)}`;
   },
-  /** A name or a user id typed by a person → a user id (or null). */
+  /** A name, a user id, or a name and a user id (which names it in the
+   * book) typed by a person → a user id (or null). */
   resolve(text) {
-    const t = text.trim();
-    if (UUID_RE.test(t)) return t.toLowerCase();
-    return this.idOf(t);
+    const words = text.trim().split(/\s+/);
+    const id = words.find((w) => UUID_RE.test(w));
+    if (!id) return this.idOf(text);
+    const name = words.filter((w) => w !== id).join(' ');
+    if (name) this.set(name, id.toLowerCase());
+    return id.toLowerCase();
   },
 };
 
