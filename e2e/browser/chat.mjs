@@ -142,6 +142,17 @@ async function scenario() {
   await b.waitForSelector('#top-posts li:has-text("Sunset")');
   await b.waitForSelector('#active-users li');
   await b.screenshot({ path: `${OUT}/feed-bob.png` });
+  await a.click(`${post} .like`);
+  await a.waitForSelector(`${post} .likes:text-is("0")`);
+  await a.waitForSelector(`${post} .like:text-is("♡ Like")`);
+  step('bob posts and deletes a post: it comes and goes live on alice\'s page');
+  const brief = '#posts .post:has-text("A short-lived post")';
+  await b.fill('#post-content', 'A short-lived post');
+  await b.click('#post-form button');
+  await a.waitForSelector(brief);
+  await b.click(`${brief} .delete`);
+  await b.waitForSelector(brief, { state: 'detached' });
+  await a.waitForSelector(brief, { state: 'detached' });
 
   step('messages across a SIGKILL of the gateway both pages are on');
   await a.click('.tab[data-tab="chat"]');
@@ -192,6 +203,30 @@ async function scenario() {
   }
   await a.screenshot({ path: `${OUT}/chat-alice.png` });
   await b.screenshot({ path: `${OUT}/chat-bob.png` });
+
+  step('alice leaves (bob sees her go offline); bob writes; alice comes back on the second gateway to pending messages');
+  await a.goto('about:blank');
+  await b.waitForSelector('#thread-dot:not(.online)');
+  await b.waitForFunction(() => document.querySelector('#thread-seen').textContent.startsWith('last seen'));
+  const away = ['while you were away 1', 'while you were away 2'];
+  for (const t of away) await send(b, t);
+  await b.waitForFunction(() => !document.querySelector('#messages .msg.own[data-state="pending"]'));
+  // Another origin, another local storage: the name book is carried over by hand.
+  await a.goto(`${GW_B}/?servers=${encodeURIComponent(GW_B)}`);
+  await a.evaluate(([me, other]) => localStorage.setItem('chat.names', JSON.stringify({ alice: me, bob: other })), [alice.id, bob.id]);
+  await a.reload();
+  await a.click('#known-users .chip:text-is("alice")');
+  await a.waitForSelector('body[data-ready="true"]');
+  const note = await a.textContent('#pending-note');
+  check(/^2 message\(s\) arrived while you were away \(from bob\)/.test(note), `the pending note: ${note}`);
+  await a.waitForSelector(`#conv-list .conv[data-partner="${bob.id}"] .badge.unread:text-is("2")`);
+  await a.click(`#conv-list .conv[data-partner="${bob.id}"]`);
+  for (const t of [...away, ...fromAlice, ...fromBob]) {
+    await waitBubble(a, t);
+    check((await bubbles(a, t)) === 1, `alice's page shows "${t}" once after coming back`);
+  }
+  await b.waitForSelector('#thread-dot.online');
+  await b.waitForFunction(() => [...document.querySelectorAll('#messages .msg.own')].slice(-2).every((m) => m.dataset.state === 'read'));
 
   step('a phone-sized viewport does not scroll sideways');
   const phone = await user('carol', {

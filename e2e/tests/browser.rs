@@ -26,7 +26,15 @@ async fn the_page_chats_posts_and_survives_a_gateway_kill_in_chromium() {
         .expect("bash");
     assert!(deps.success(), "deploy/browser-deps.sh failed");
 
-    let sys = System::builder().gateways(2).env("DEV_MODE", "true").start().await;
+    // A dead gateway's users go offline after 5 s rather than 15 (the page
+    // shows alice go offline after the kill).
+    let sys = System::builder()
+        .gateways(2)
+        .env("DEV_MODE", "true")
+        .env("PRESENCE_GATEWAY_TTL_SECS", "5")
+        .env("PRESENCE_HEARTBEAT_SECS", "1")
+        .start()
+        .await;
     let out = root.join("target/browser").join(&sys.env.prefix);
     let pid = sys.gateways[0].pid().expect("gateway 0 runs");
     let child = tokio::process::Command::new("node")

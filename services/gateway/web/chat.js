@@ -151,7 +151,8 @@ export class ChatView {
     this.loadingOlder = true;
     const partner = this.partner;
     try {
-      const page = await this.client.history(partner, { limit: PAGE, offset: this.bubbles.size });
+      const stored = $('#messages').querySelectorAll('.msg:not([data-id=""])').length;
+      const page = await this.client.history(partner, { limit: PAGE, offset: stored });
       if (partner !== this.partner) return;
       if (page.length < PAGE) this.noOlder = true;
       $('#older').hidden = this.noOlder;

@@ -400,7 +400,12 @@ export class ChatClient {
         continue;
       }
       const text = await res.text();
-      const json = text ? JSON.parse(text) : null;
+      let json = null;
+      try {
+        json = text ? JSON.parse(text) : null;
+      } catch {
+        if (res.ok) throw new ApiError(res.status, 'invalid_json', 'the answer is not JSON');
+      }
       if (!res.ok) throw new ApiError(res.status, json?.code, json?.error);
       return json;
     }
