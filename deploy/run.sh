@@ -27,8 +27,10 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/chat}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 export RUST_LOG="${RUST_LOG:-info}"
-# The try-it page at / logs anyone in as any user: development only.
-export DEV_MODE="${DEV_MODE:-true}"
+# DEV_MODE: the gateway hands out tokens for any user (the try-it page at /
+# logs you in by name). On by default with the development secrets only; with
+# secrets of your own it stays off unless you set DEV_MODE=true.
+if [ "${DEV_SECRETS:-0}" = 1 ]; then export DEV_MODE="${DEV_MODE:-true}"; else export DEV_MODE="${DEV_MODE:-false}"; fi
 GATEWAY_ADDR="${GATEWAY_ADDR:-0.0.0.0:3000}"
 CHAT_PERSISTENCE_PORT="${CHAT_PERSISTENCE_PORT:-9101}"
 FEED_PORT="${FEED_PORT:-9102}"
