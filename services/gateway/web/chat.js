@@ -259,10 +259,13 @@ export class ChatView {
     const own = m.sender_id === this.me;
     const partner = own ? m.receiver_id : m.sender_id;
     const c = this.conv(partner);
-    c.last = m;
+    // Only a message newer than the conversation's last one counts as unread:
+    // the pending drain repeats what the conversations page already counted.
+    const newer = !c.last || m.id > c.last.id;
+    if (newer) c.last = m;
     if (!this.status.has(partner)) this.fetchPresence(partner, true);
     const open = partner === this.partner;
-    if (!own && !open) c.unread += 1;
+    if (!own && !open && newer) c.unread += 1;
     this.renderConvs();
     if (!open) {
       if (!own) toast(`${names.nameOf(partner)}: ${m.content}`);
