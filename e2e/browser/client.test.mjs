@@ -1,7 +1,7 @@
 // The reference client's reconnect rules, with a scripted WebSocket (the
 // browser test shows them against real gateways; this pins each rule down):
 // failover to the next server, `sync` after the last `seq`, resending with the
-// same `client_msg_id`, one `message` event per id, close codes 1012 and 4001,
+// same `client_msg_id` (and recent read receipts), one `message` event per id, close codes 1012 and 4001,
 // and the back-off bounds. Run: node --test e2e/browser/client.test.mjs
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -66,6 +66,7 @@ test('a dropped connection resumes on the next server: sync after the last seq, 
   ws1.open();
   await connected;
   ws1.receive({ type: 'private_message', message: msg('m1', 3) });
+  client.markRead('m1');
   const sent = client.send('peer', 'hello');
   const first = ws1.sent.find((f) => f.type === 'private_message');
   assert.equal(first.client_msg_id, sent.clientMsgId);
@@ -76,6 +77,7 @@ test('a dropped connection resumes on the next server: sync after the last seq, 
   ws2.open();
   assert.deepEqual(ws2.sent[0], { type: 'sync', after_seq: 3 });
   assert.equal(ws2.sent[1].client_msg_id, sent.clientMsgId, 'resent with the same client_msg_id');
+  assert.deepEqual(ws2.sent[2], { type: 'read_receipt', message_id: 'm1' }, 'a recent read is sent again');
   ws2.receive({ type: 'private_message', message: msg('m1', 3) });
   ws2.receive({ type: 'private_message', message: msg('m2', 5) });
   ws2.receive({ type: 'message_ack', client_msg_id: sent.clientMsgId, duplicate: true, message: msg('s1', 4, 'me') });

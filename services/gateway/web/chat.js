@@ -130,6 +130,7 @@ export class ChatView {
 
   async open(partnerId) {
     this.partner = partnerId;
+    this.lastTypingSent = 0;
     this.bubbles.clear();
     this.noOlder = false;
     $('#messages').replaceChildren();
@@ -227,6 +228,7 @@ export class ChatView {
     const text = input.value;
     if (!this.partner || !text.trim()) return;
     input.value = '';
+    this.lastTypingSent = 0; // the next keystroke, for the next message, says so at once
     const partner = this.partner;
     const p = this.client.send(partner, text);
     const local = { client_msg_id: p.clientMsgId, sender_id: this.me, receiver_id: partner, content: text, timestamp: new Date().toISOString() };

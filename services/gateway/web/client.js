@@ -18,6 +18,10 @@
 export const BACKOFF = { baseMs: 500, maxMs: 30000 };
 /** A message not acknowledged within this long (while connected) is sent again. */
 export const RESEND_AFTER_MS = 8000;
+/** Read receipts sent this recently are sent again after a reconnect: the
+ * protocol does not acknowledge them, one sent just before a gateway died may
+ * be lost, and reading twice changes nothing. */
+export const REREAD_WINDOW_MS = 30000;
 /** Close codes with a meaning for the client (docs/protocol.md). */
 export const CLOSE = { RESTART: 1012, TRY_LATER: 1013, TOKEN_EXPIRED: 4001 };
 
@@ -113,6 +117,7 @@ export class ChatClient {
     this.lastSeq = 0;
     this.seen = new Set();
     this.outbox = new Map();
+    this.recentReads = new Map(); // message id → when its read receipt was sent
     this.listeners = new Map();
     this.ws = null;
     this.attempt = 0;
@@ -220,6 +225,11 @@ export class ChatClient {
     // this connection already wrote, and `seen` drops what another did.
     if (this.lastSeq > 0) this.raw({ type: 'sync', after_seq: this.lastSeq });
     for (const entry of this.outbox.values()) this.transmit(entry);
+    const since = Date.now() - REREAD_WINDOW_MS;
+    for (const [id, at] of this.recentReads) {
+      if (at < since) this.recentReads.delete(id);
+      else this.raw({ type: 'read_receipt', message_id: id });
+    }
     clearInterval(this.resendTimer);
     this.resendTimer = setInterval(() => this.resendOverdue(), 1000);
   }
@@ -362,8 +372,12 @@ export class ChatClient {
     return this.raw({ type: 'typing', receiver_id: receiverId });
   }
 
-  /** Marks a received message read (its sender gets a `read_receipt`). */
+  /** Marks a received message read (its sender gets a `read_receipt`); sent
+   * again after a reconnect within [`REREAD_WINDOW_MS`], or when the socket
+   * was down at the time. */
   markRead(messageId) {
+    this.recentReads.set(messageId, Date.now());
+    if (this.recentReads.size > 1000) this.recentReads.delete(this.recentReads.keys().next().value);
     return this.raw({ type: 'read_receipt', message_id: messageId });
   }
 
