@@ -252,6 +252,21 @@ async function scenario() {
   await p.waitForSelector(post, { timeout: 5000 }).catch(() => step('(bob\'s older post is not in a new follower\'s feed)'));
   check((await overflow()) <= 0, `feed fits (${await overflow()} px too wide)`);
   await p.screenshot({ path: `${OUT}/phone-feed.png` });
+
+  step('a gateway without DEV_MODE gives no token: the page takes a pasted one');
+  const plain = await (await browser.newContext()).newPage();
+  plain.setDefaultTimeout(WAIT);
+  plain.on('pageerror', (e) => problems.push(`dave: page error: ${e.message}`));
+  const gw = must('GW_PLAIN');
+  await plain.goto(`${gw}/?servers=${encodeURIComponent(gw)}`);
+  await plain.fill('#login-name', 'dave');
+  await plain.click('#login-form button');
+  await plain.waitForSelector('#token-box:not([hidden])');
+  await plain.fill('#token-input', must('PLAIN_TOKEN'));
+  await plain.click('#token-submit');
+  await plain.waitForSelector('body[data-ready="true"]');
+  check((await plain.textContent('#me-id')).trim() === must('PLAIN_USER'), 'dave is the user of the pasted token');
+  check((await plain.getAttribute('#conn', 'class')).includes('open'), 'dave is connected');
 }
 
 let failed = false;

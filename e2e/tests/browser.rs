@@ -4,13 +4,15 @@
 //! typing and read ticks, follow, post, like and comment with the counters
 //! moving live; the gateway both pages were loaded from is SIGKILLed while
 //! they send, and each page goes on with the other gateway, every message
-//! shown exactly once; a phone-sized viewport does not scroll sideways.
+//! shown exactly once; a phone-sized viewport does not scroll sideways; a
+//! gateway without `DEV_MODE` gives no token and the page takes a pasted one.
 //! Screenshots of each run go to `target/browser/<run>/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
-use e2e_tests::System;
+use e2e_tests::{Service, System, free_port};
+use uuid::Uuid;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -35,6 +37,12 @@ async fn the_page_chats_posts_and_survives_a_gateway_kill_in_chromium() {
         .env("PRESENCE_HEARTBEAT_SECS", "1")
         .start()
         .await;
+    // A third gateway without DEV_MODE: there the page asks for a token.
+    let mut env = sys.env.service_env(free_port());
+    env.remove("DEV_MODE");
+    env.insert("GATEWAY_ID".into(), format!("{}-gw-nodev", sys.env.prefix));
+    let plain = Service::start("gateway", env, true).await;
+    let dave = Uuid::new_v4();
     let out = root.join("target/browser").join(&sys.env.prefix);
     let pid = sys.gateways[0].pid().expect("gateway 0 runs");
     let child = tokio::process::Command::new("node")
@@ -43,6 +51,9 @@ async fn the_page_chats_posts_and_survives_a_gateway_kill_in_chromium() {
         .env("GW_A", sys.gateway(0))
         .env("GW_B", sys.gateway(1))
         .env("GW_A_PID", pid.to_string())
+        .env("GW_PLAIN", plain.url())
+        .env("PLAIN_USER", dave.to_string())
+        .env("PLAIN_TOKEN", sys.token(dave))
         .env("OUT_DIR", &out)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
