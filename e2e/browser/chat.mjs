@@ -237,8 +237,22 @@ async function scenario() {
   const p = phone.page;
   const overflow = () => p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check((await overflow()) <= 0, `chat list fits (${await overflow()} px too wide)`);
+  step('scroll-back: bob has written carol 40 messages; her thread shows the newest 30, then the rest');
+  await b.evaluate(async (id) => {
+    for (let i = 0; i < 40; i += 1) await window.chatClient.send(id, `older ${i}`);
+  }, phone.id);
   await p.fill('#new-chat-input', `bob ${bob.id}`);
   await p.click('#new-chat button');
+  await waitBubble(p, 'older 39');
+  await p.waitForFunction(() => document.querySelectorAll('#messages .msg').length === 30);
+  check(await p.isVisible('#older'), 'the load-older button shows');
+  check((await bubbles(p, 'older 10')) === 1 && (await bubbles(p, 'older 9')) === 0, 'the newest 30 first');
+  await p.click('#older');
+  await waitBubble(p, 'older 0');
+  await p.waitForFunction(() => document.querySelectorAll('#messages .msg').length === 40);
+  const shownOlder = await p.$$eval('#messages .msg .content', (els) => els.map((e) => e.textContent));
+  check(shownOlder.every((t, i) => t === `older ${i}`), `all 40 once, in order: ${shownOlder.join(', ')}`);
+  check(!(await p.isVisible('#older')), 'nothing older');
   await send(p, 'Hello from a phone, with a long word: Donaudampfschifffahrtsgesellschaftskapitänsmütze');
   await p.waitForSelector('#messages .msg.own:not([data-state="pending"])');
   check((await overflow()) <= 0, `thread fits (${await overflow()} px too wide)`);
