@@ -27,6 +27,10 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/chat}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 export RUST_LOG="${RUST_LOG:-info}"
+# DEV_MODE: the gateway hands out tokens for any user (the try-it page at /
+# logs you in by name). On by default with the development secrets only; with
+# secrets of your own it stays off unless you set DEV_MODE=true.
+if [ "${DEV_SECRETS:-0}" = 1 ]; then export DEV_MODE="${DEV_MODE:-true}"; else export DEV_MODE="${DEV_MODE:-false}"; fi
 GATEWAY_ADDR="${GATEWAY_ADDR:-0.0.0.0:3000}"
 CHAT_PERSISTENCE_PORT="${CHAT_PERSISTENCE_PORT:-9101}"
 FEED_PORT="${FEED_PORT:-9102}"
@@ -70,7 +74,9 @@ for svc in "chat-persistence $CHAT_PERSISTENCE_PORT" "feed $FEED_PORT" "presence
 done
 cat <<EOF2
 
-Chat & feed backend is up:  http://127.0.0.1:$gw_port   (WebSocket: ws://127.0.0.1:$gw_port/ws/chat/<user_id>)
+Chat & feed backend is up:  http://127.0.0.1:$gw_port   ← open it in a browser: the try-it page
+                            (DEV_MODE=$DEV_MODE: the page gets tokens from the gateway; two windows = two users)
+WebSocket:                  ws://127.0.0.1:$gw_port/ws/chat/<user_id>
 Get a token for a user:     JWT_SECRET=<the secret above> $BIN/dev-token <user-uuid>
                             e.g. TOKEN=\$(JWT_SECRET='$SHOWN_SECRET' $BIN/dev-token \$(cat /proc/sys/kernel/random/uuid))
 Logs: .run/*.log        Stop: Ctrl-C

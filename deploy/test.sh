@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/dev-services.sh
+# Chromium and playwright-core for the browser test (installed when missing).
+bash deploy/browser-deps.sh
 # The end-to-end tests run the service binaries as processes: build them
 # first (test builds alone only build a package's binaries for that
 # package's own integration tests).

@@ -1,5 +1,6 @@
 //! README's run command (`deploy/run.sh`) brings up all four services with
-//! `/readyz` 200 on each, and stops them all on SIGTERM.
+//! `/readyz` 200 on each, in development mode (the try-it page at `/` gets
+//! tokens from the gateway), and stops them all on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -57,6 +58,20 @@ fn run_command_brings_up_all_four_services_and_stops_them() {
         let status = reqwest::blocking_get(port);
         assert_eq!(status, 200, "port {port}");
     }
+    let page = reqwest::request(ports[0], "GET / HTTP/1.0\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.0 200") && page.contains("/app.js"), "the page at /");
+    let body = format!(r#"{{"user_id":"{}"}}"#, uuid::Uuid::new_v4());
+    let token = reqwest::request(
+        ports[0],
+        &format!(
+            "POST /api/dev/token HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(
+        token.starts_with("HTTP/1.0 200") && token.contains("\"token\""),
+        "DEV_MODE on: {token}"
+    );
     // Keep reading what it says while it stops.
     let rest = std::thread::spawn(move || stdout.map_while(Result::ok).count());
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
@@ -84,11 +99,19 @@ fn run_command_brings_up_all_four_services_and_stops_them() {
 mod reqwest {
     /// GET /readyz with a plain socket (no async runtime in this test).
     pub fn blocking_get(port: u16) -> u16 {
+        let buf = request(port, "GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    }
+
+    /// Sends a raw HTTP/1.0 request; returns the whole answer (empty when closed).
+    pub fn request(port: u16, raw: &str) -> String {
         use std::io::{Read, Write};
-        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return 0 };
-        let _ = s.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return String::new();
+        };
+        let _ = s.write_all(raw.as_bytes());
         let mut buf = String::new();
         let _ = s.read_to_string(&mut buf);
-        buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+        buf
     }
 }

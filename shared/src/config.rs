@@ -65,6 +65,7 @@ pub const SERVICE_ENV_VARS: &[(&str, &[&str])] = &[
             "WS_MAX_CONNECTIONS_PER_USER",
             "WS_OUTBOUND_QUEUE",
             "PRESENCE_HEARTBEAT_SECS",
+            "DEV_MODE",
         ],
     ),
     (

@@ -30,6 +30,8 @@ pub const PRESENCE_EVENTS: &str = "presence.v1.events";
 pub const PRESENCE_CONTACTS_CHANGED: &str = "presence.v1.contacts_changed";
 /// → presence: which of these users are online.
 pub const PRESENCE_STATUS: &str = "presence.v1.rpc.status";
+/// gateway → presence: a user's status, if the caller is one of their contacts.
+pub const PRESENCE_CONTACT_STATUS: &str = "presence.v1.rpc.contact_status";
 /// → presence: how many users are online.
 pub const PRESENCE_ONLINE_COUNT: &str = "presence.v1.rpc.online_count";
 

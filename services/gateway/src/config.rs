@@ -1,8 +1,19 @@
 //! Settings of the gateway, from the environment.
 use std::time::Duration;
 
+use secrecy::SecretString;
 use shared::auth::JwtVerifier;
 use shared::config::{self, CommonSettings, ConfigError};
+
+/// What the gateway needs to mint development tokens (`DEV_MODE=true` only).
+pub struct DevTokens {
+    /// `JWT_SECRET`, to sign with.
+    pub secret: SecretString,
+    /// `JWT_ISSUER`, put in the tokens when set.
+    pub issuer: Option<String>,
+    /// `JWT_AUDIENCE`, put in the tokens when set.
+    pub audience: Option<String>,
+}
 
 /// Everything the gateway reads from its environment.
 pub struct Settings {
@@ -36,6 +47,8 @@ pub struct Settings {
     pub outbound_queue: usize,
     /// Interval of the heartbeat to presence (`PRESENCE_HEARTBEAT_SECS`).
     pub presence_heartbeat: Duration,
+    /// Set when `DEV_MODE=true`: `POST /api/dev/token` hands out tokens.
+    pub dev_tokens: Option<DevTokens>,
 }
 
 /// A sustained rate per second and a burst.
@@ -79,11 +92,11 @@ impl Settings {
     /// Loads and validates the settings; errors name the variable.
     pub fn load() -> Result<Self, ConfigError> {
         let common = CommonSettings::load("0.0.0.0:3000")?;
-        let verifier = JwtVerifier::new(
-            &config::secret("JWT_SECRET")?,
-            config::var("JWT_ISSUER").as_deref(),
-            config::var("JWT_AUDIENCE").as_deref(),
-        )?;
+        let secret = config::secret("JWT_SECRET")?;
+        let (issuer, audience) = (config::var("JWT_ISSUER"), config::var("JWT_AUDIENCE"));
+        let verifier = JwtVerifier::new(&secret, issuer.as_deref(), audience.as_deref())?;
+        let dev_tokens =
+            config::flag("DEV_MODE", false)?.then_some(DevTokens { secret, issuer, audience });
         let allowed_origins = config::or("ALLOWED_ORIGINS", "")
             .split(',')
             .map(|o| o.trim().trim_end_matches('/').to_owned())
@@ -128,6 +141,7 @@ impl Settings {
                 "PRESENCE_HEARTBEAT_SECS",
                 5,
             )?),
+            dev_tokens,
         })
     }
 }

@@ -16,4 +16,5 @@ pub mod registry;
 pub mod rest;
 pub mod startup;
 pub mod state;
+pub mod web;
 pub mod ws;

@@ -48,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, readiness: shared::ops::Readiness) {
     shared::ops::configure(cfg, readiness);
     cfg.route("/ws/chat/{user_id}", web::get().to(ws::handshake));
     rest::configure(cfg);
+    crate::web::configure(cfg);
 }
 
 /// The running gateway.
@@ -85,11 +86,13 @@ impl Application {
             })
         };
         let data = web::Data::from(state.clone());
+        let dev_mode = state.settings.dev_tokens.is_some();
         let listener = std::net::TcpListener::bind(addr)
             .with_context(|| format!("failed to bind HTTP_ADDR {addr}"))?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap_fn(crate::web::cors)
                 .wrap_fn(with_request_id)
                 .app_data(data.clone())
                 .app_data(web::JsonConfig::default().limit(shared::limits::REST_BODY_MAX_BYTES).error_handler(|err, _| {
@@ -115,6 +118,11 @@ impl Application {
                 .configure({
                     let readiness = readiness.clone();
                     move |cfg| routes(cfg, readiness)
+                })
+                .configure(|cfg| {
+                    if dev_mode {
+                        rest::dev::configure(cfg);
+                    }
                 })
                 .default_service(web::to(rest::openapi::unrouted))
         })

@@ -9,8 +9,8 @@ use shared::{
     proto::{
         common::v1::{ErrorCode, ErrorReply},
         presence::v1::{
-            ConnChange, ConnEvent, ConnReply, ContactsChanged, Heartbeat, OnlineCountReply,
-            StatusReply, StatusRequest, UserPresence,
+            ConnChange, ConnEvent, ConnReply, ContactStatusReply, ContactStatusRequest,
+            ContactsChanged, Heartbeat, OnlineCountReply, StatusReply, StatusRequest, UserPresence,
         },
     },
 };
@@ -161,6 +161,28 @@ async fn status_reply(ctx: &Ctx, req: &StatusRequest) -> StatusReply {
         }
         Err(e) => StatusReply { users: vec![], error: Some(unavailable(&e)) },
     }
+}
+
+/// `presence.v1.rpc.contact_status`: one user's status for a caller who
+/// watches them (a chat partner or followee), or the caller's own; anyone
+/// else gets `not_found`, the same answer as for a user who never existed.
+pub async fn contact_status(ctx: Ctx, msg: NatsMessage) {
+    let req = ContactStatusRequest::decode(msg.payload.clone()).unwrap_or_default();
+    let reply = contact_status_reply(&ctx, &req).await;
+    shared::nats::respond(&ctx.nats, &msg, &reply).await;
+}
+
+async fn contact_status_reply(ctx: &Ctx, req: &ContactStatusRequest) -> ContactStatusReply {
+    let (Some(caller), Some(user)) = (uuid_from(&req.caller_id), uuid_from(&req.user_id)) else {
+        let error = ErrorReply::invalid("user_id", "caller_id and user_id must be UUIDs");
+        return ContactStatusReply { user: None, error: Some(error) };
+    };
+    if caller != user && !ctx.contacts.watched(caller).await.contains(&user) {
+        let error = ErrorReply::new(ErrorCode::NotFound, "no presence to show for this user");
+        return ContactStatusReply { user: None, error: Some(error) };
+    }
+    let reply = status_reply(ctx, &StatusRequest { user_ids: vec![uuid_bytes(user)] }).await;
+    ContactStatusReply { user: reply.users.into_iter().next(), error: reply.error }
 }
 
 /// `presence.v1.rpc.online_count`: how many users are online.

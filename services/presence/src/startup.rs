@@ -54,6 +54,10 @@ impl Application {
         );
         workers.push(serve(&ctx, s, subjects::PRESENCE_STATUS, stop, 64, handlers::status).await?);
         workers.push(
+            serve(&ctx, s, subjects::PRESENCE_CONTACT_STATUS, stop, 64, handlers::contact_status)
+                .await?,
+        );
+        workers.push(
             serve(&ctx, s, subjects::PRESENCE_ONLINE_COUNT, stop, 16, handlers::online_count)
                 .await?,
         );

@@ -1,4 +1,4 @@
-//! Chat REST routes: history, conversations, pending count.
+//! Chat REST routes: history and conversations (the pending list is in [`super::pending`]).
 use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
 use shared::{
@@ -6,8 +6,7 @@ use shared::{
     proto::{
         chat::v1::{
             ConversationsReply, ConversationsRequest, HistoryRequest, MessagesReply,
-            PendingCountReply, PendingCountRequest, conversations_reply, messages_reply,
-            pending_count_reply,
+            conversations_reply, messages_reply,
         },
         common::v1::ErrorCode,
     },
@@ -18,7 +17,7 @@ use utoipa::IntoParams;
 use super::{
     feed::id,
     parse_id, parse_page,
-    schema::{Conversation, ErrorBody, MessageDoc, Page, Pending},
+    schema::{Conversation, ErrorBody, MessageDoc, Page},
 };
 use crate::{
     auth::AuthUser,
@@ -92,27 +91,6 @@ pub async fn history(
     .await?;
     let body: Vec<MessageJson<'_>> = messages.iter().map(MessageJson::from_proto).collect();
     Ok(HttpResponse::Ok().json(body))
-}
-
-/// How many events wait for the caller's next connection.
-#[utoipa::path(
-    tag = "chat",
-    responses((status = 200, description = "the pending count", body = Pending)),
-)]
-#[get("/api/messages/pending")]
-pub async fn pending_count(
-    user: AuthUser,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let reply: PendingCountReply = state
-        .rpc(subjects::CHAT_PENDING_COUNT, &PendingCountRequest { user_id: uuid_bytes(user.0) })
-        .await?;
-    match remote(reply.result)? {
-        pending_count_reply::Result::Count(n) => {
-            Ok(HttpResponse::Ok().json(Pending { pending: n }))
-        }
-        pending_count_reply::Result::Error(e) => Err(e.into()),
-    }
 }
 
 /// The caller's conversations: partner, last message, unread count; most recent first.

@@ -11,10 +11,13 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::error::ApiError;
 
 pub mod chat;
+pub mod dev;
 pub mod feed;
 pub mod follows;
 pub mod openapi;
+pub mod pending;
 pub mod posts;
+pub mod presence;
 pub mod reactions;
 pub mod schema;
 pub mod stats;
@@ -22,7 +25,8 @@ pub mod stats;
 /// Every `/api` route: the one list (each handler documents itself).
 pub fn routes(cfg: &mut ServiceConfig<'_>) {
     cfg.service(chat::history)
-        .service(chat::pending_count)
+        .service(pending::pending)
+        .service(presence::presence)
         .service(chat::conversations)
         .service(posts::create_post)
         .service(posts::timeline)

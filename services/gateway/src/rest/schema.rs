@@ -209,11 +209,30 @@ pub struct Conversation {
     pub unread_count: u64,
 }
 
-/// How many events wait for the caller's next connection.
-#[derive(Serialize, ToSchema)]
-pub struct Pending {
-    /// The count.
-    pub pending: u64,
+/// The caller's pending messages: received, not yet written to any of
+/// their connections.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the document's shape of `rest::pending`'s answer
+pub struct PendingPage {
+    /// How many messages are pending in all.
+    pending: u64,
+    /// This page of them, oldest first.
+    messages: Vec<MessageDoc>,
+    /// Pass as `after_seq` for the next page; null at the end.
+    next_after_seq: Option<u64>,
+}
+
+/// A contact's presence.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the document's shape of `rest::presence`'s answer
+pub struct PresenceDoc {
+    /// The user asked about.
+    user_id: Uuid,
+    /// Whether they have a connection now.
+    online: bool,
+    /// When their last connection closed (RFC 3339); null when online or never seen.
+    #[schema(format = DateTime)]
+    last_seen: Option<String>,
 }
 
 /// How many users are online.

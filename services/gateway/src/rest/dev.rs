@@ -1,0 +1,50 @@
+//! `POST /api/dev/token` `{"user_id": "<uuid>"}`: a token for any user, so a
+//! person trying the product needs no identity provider. Registered only
+//! when `DEV_MODE=true` (`deploy/run.sh` sets it; compose and Kubernetes do
+//! not): otherwise the route does not exist and answers 404 like any other
+//! unknown path.
+use actix_web::{HttpResponse, web};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use super::parse_id;
+use crate::{error::ApiError, state::AppState};
+
+/// How long a development token lasts.
+pub const DEV_TOKEN_TTL_SECS: u64 = 24 * 3600;
+
+/// Registers the route (call only in development mode).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/dev/token", web::post().to(dev_token));
+}
+
+async fn dev_token(
+    body: web::Json<Value>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(dev) = state.settings.dev_tokens.as_ref() else {
+        return Err(ApiError::Remote {
+            code: shared::proto::common::v1::ErrorCode::NotFound,
+            message: "no such route".into(),
+            field: None,
+        });
+    };
+    let user = match body.get("user_id") {
+        Some(Value::String(s)) => parse_id("user_id", s)?,
+        Some(_) => return Err(ApiError::invalid("user_id", "user_id must be a UUID string")),
+        None => return Err(ApiError::invalid("user_id", "user_id is required")),
+    };
+    let token = shared::auth::mint(
+        dev.secret.expose_secret(),
+        user,
+        DEV_TOKEN_TTL_SECS,
+        dev.issuer.as_deref(),
+        dev.audience.as_deref(),
+    )
+    .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e).context("failed to mint a token")))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "user_id": user,
+        "token": token,
+        "expires_in": DEV_TOKEN_TTL_SECS,
+    })))
+}
