@@ -39,7 +39,7 @@ struct PendingQuery {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// Continue after this stream position (a previous page's `next_after_seq`).
-    #[param(value_type = Option<u64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0)]
     after_seq: Option<String>,
 }
 
@@ -69,9 +69,10 @@ pub async fn pending(
         Some(s) => Some(
             Some(s)
                 .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse::<u64>().ok())
+                .and_then(|s| s.parse::<i64>().ok())
+                .and_then(|n| u64::try_from(n).ok())
                 .ok_or_else(|| {
-                    ApiError::invalid("after_seq", "after_seq must be an integer ≥ 0")
+                    ApiError::invalid("after_seq", "after_seq must be an integer from 0 to 2^63-1")
                 })?,
         ),
     };
