@@ -90,7 +90,7 @@ async fn sender(
         let f = t.as_bytes();
         let Some(n) = wire::cid(f) else { continue };
         let Some(at) = in_flight.remove(&n) else { continue };
-        if wire::is(f, br#""type":"message_ack""#) {
+        if wire::is(f, &wire::ACK) {
             out.ack.record(at.elapsed());
             out.acked.push(wire::id(f).unwrap_or_default());
         } else {
@@ -135,7 +135,7 @@ async fn receiver(
         let Ok(Some(msg)) = msg else { break };
         let Message::Text(t) = msg? else { continue };
         let f = t.as_bytes();
-        if !wire::is(f, br#""type":"private_message""#) {
+        if !wire::is(f, &wire::PRIVATE_MESSAGE) {
             continue;
         }
         let now = Instant::now();

@@ -54,9 +54,9 @@ impl Poster {
                         .await?
                         .context("author connection closed")??;
                     if let Message::Text(t) = m
-                        && wire::is(t.as_bytes(), br#""type":"post_ack""#)
+                        && wire::is(t.as_bytes(), &wire::POST_ACK)
                     {
-                        return wire::uuid(wire::string(t.as_bytes(), br#""post_id":""#)
+                        return wire::uuid(wire::string(t.as_bytes(), &wire::POST_ID)
                             .context("no post_id")?)
                         .context("bad post_id");
                     }
@@ -71,10 +71,10 @@ async fn follower(mut ws: crate::Ws, idx: usize, tx: mpsc::Sender<(usize, u128, 
     while let Some(Ok(m)) = ws.next().await {
         let Message::Text(t) = m else { continue };
         let f = t.as_bytes();
-        if !wire::is(f, br#""type":"feed_update""#) || !wire::is(f, br#""newpost""#) {
+        if !wire::is(f, &wire::FEED_UPDATE) || !wire::is(f, &wire::NEWPOST) {
             continue;
         }
-        let Some(post) = wire::string(f, br#""post_id":""#).and_then(wire::uuid) else { continue };
+        let Some(post) = wire::string(f, &wire::POST_ID).and_then(wire::uuid) else { continue };
         if tx.send((idx, post, Instant::now())).await.is_err() {
             break;
         }

@@ -46,9 +46,9 @@ async fn warm(mut ws: Ws, to: Uuid) -> anyhow::Result<(Ws, u64)> {
             .context("connection closed before the drop")??;
         let Message::Text(t) = m else { continue };
         let f = t.as_bytes();
-        if wire::is(f, br#""type":"message_ack""#) {
+        if wire::is(f, &wire::ACK) {
             acked = true;
-        } else if wire::is(f, br#""type":"private_message""#) {
+        } else if wire::is(f, &wire::PRIVATE_MESSAGE) {
             got = true;
         } else {
             continue;
@@ -87,7 +87,7 @@ async fn send_waiting(
         let f = t.as_bytes();
         let Some(n) = wire::cid(f) else { continue };
         let Some(idx) = in_flight.remove(&n) else { continue };
-        if !wire::is(f, br#""type":"message_ack""#) {
+        if !wire::is(f, &wire::ACK) {
             bail!("a waiting message was refused: {}", t.as_str());
         }
         acked.push((idx, wire::id(f).context("ack without id")?));
@@ -121,7 +121,7 @@ async fn resume(
         let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, ws.next()).await else { break };
         let Message::Text(t) = m else { continue };
         let f = t.as_bytes();
-        if !wire::is(f, br#""type":"private_message""#) {
+        if !wire::is(f, &wire::PRIVATE_MESSAGE) {
             continue;
         }
         let id = wire::id(f).unwrap_or_default();
@@ -130,16 +130,17 @@ async fn resume(
         }
         want.remove(&id);
     }
+    let resumed = Instant::now();
     // Anything written twice right after the last expected one.
     let quiet = tokio::time::Instant::now() + Duration::from_millis(200);
     while let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout_at(quiet, ws.next()).await {
-        if wire::is(t.as_bytes(), br#""type":"private_message""#)
+        if wire::is(t.as_bytes(), &wire::PRIVATE_MESSAGE)
             && !seen.insert(wire::id(t.as_bytes()).unwrap_or_default())
         {
             dup += 1;
         }
     }
-    Ok(Resumed { connected, resumed: Instant::now(), lost: want.len(), dup })
+    Ok(Resumed { connected, resumed, lost: want.len(), dup })
 }
 
 pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
