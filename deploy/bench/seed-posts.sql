@@ -20,6 +20,6 @@ select a.id, b.id
 from seed_user a cross join generate_series(1, :follows) k
 join seed_user b on b.i = (a.i + k * 487) % :users
 on conflict do nothing;
-analyze post;
-analyze follow;
+vacuum analyze post;
+vacuum analyze follow;
 analyze author_stat;
