@@ -165,11 +165,33 @@ start_relay() {
 
 RELAY_URL="ws://127.0.0.1:$RELAY_PORT" SYSTEM_URL="ws://127.0.0.1:$GW_PORT"
 FAILED=()
+# CPU seconds (user + system) used so far by everything this script runs on
+# CPU 0: the relay or the services, Redis, NATS, and PostgreSQL (the
+# postmaster, its live backends, and the backends it has reaped). Other
+# processes on the machine are not counted, so CPU per operation stays
+# meaningful on a busy machine where rates and latencies do not.
+sut_cpu() {
+  local pids=("${PIDS[@]}") pm="" ticks=0 p
+  if [ -f "$TMP/pg/postmaster.pid" ]; then
+    pm=$(head -n1 "$TMP/pg/postmaster.pid")
+    mapfile -t -O "${#pids[@]}" pids < <(pgrep -P "$pm"; echo "$pm")
+  fi
+  for p in "${pids[@]}"; do
+    [ -r "/proc/$p/stat" ] || continue
+    # Fields after the command name: utime is the 12th, stime 13th, cutime 14th, cstime 15th.
+    ticks=$(( ticks + $(sed 's/.*) //' "/proc/$p/stat" | awk -v pm="$([ "$p" = "$pm" ] && echo 1)" \
+      '{ print $12 + $13 + (pm ? $14 + $15 : 0) }') ))
+  done
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN{ printf "%.3f", t / hz }'
+}
 gen() { # out-file label loadgen-args...: runs the generator on CPU 1, keeps its BENCH line
   local out=$1 label=$2; shift 2
-  local rc=0
+  local rc=0 c0 c1
+  c0=$(sut_cpu)
   taskset -c "$GEN_CPU" "$BIN/loadgen" "$@" >"$out.log" 2>&1 || rc=$?
-  sed -n 's/^BENCH //p' "$out.log" >"$out"
+  c1=$(sut_cpu)
+  sed -n 's/^BENCH //p' "$out.log" | jq -c --argjson c "$(awk -v a="$c0" -v b="$c1" 'BEGIN{ print b - a }')" \
+    '. + {sut_cpu_s: $c}' >"$out" || true
   if [ "$rc" -ne 0 ] || [ ! -s "$out" ]; then
     FAILED+=("$label")
     echo "  $label: loadgen failed (exit $rc):" >&2; tail -n 5 "$out.log" >&2
@@ -260,6 +282,15 @@ row() { # scenario-label file-stem jq-field kind figure-label
   r=$(num "$TMP/$2.relay.json" "$3"); s=$(num "$TMP/$2.system.json" "$3")
   echo "| $1 | $5 | $(fmt "$4" "$r") | $(fmt "$4" "$s") | $(ratio "$r" "$s") |"
 }
+per() { # scenario-label file-stem jq-count-field figure-label [add-to-count] [scale-count]
+  # CPU of what is under test per operation (sut_cpu_s / count).
+  local r s
+  r=$(jq -r --arg f "$3" --argjson a "${5:-0}" --argjson k "${6:-1}" \
+    'if .sut_cpu_s and .[$f] then .sut_cpu_s * 1e6 / ((.[$f] + $a) * $k) else "" end' "$TMP/$2.relay.json")
+  s=$(jq -r --arg f "$3" --argjson a "${5:-0}" --argjson k "${6:-1}" \
+    'if .sut_cpu_s and .[$f] then .sut_cpu_s * 1e6 / ((.[$f] + $a) * $k) else "" end' "$TMP/$2.system.json")
+  echo "| $1 | $4 | $(fmt lat "$r") | $(fmt lat "$s") | $(ratio "$r" "$s") |"
+}
 checks() { # file-stem
   local f
   for f in relay system; do
@@ -286,6 +317,7 @@ for s in "${SCENARIOS[@]}"; do
   row "" "$name" deliver_p50_us lat "send→deliver p50"
   row "" "$name" deliver_p99_us lat "send→deliver p99"
   row "" "$name" deliver_p999_us lat "send→deliver p999"
+  per "" "$name" delivered "CPU 0 per delivery"
   checks "$name"
 done
 if runs e; then
@@ -298,6 +330,7 @@ if runs f; then
   row "" f p50_us lat "post → follower p50"
   row "" f p99_us lat "post → follower p99"
   row "" f post_ms ms "POST answered (median)"
+  per "" f posts "CPU 0 per post (incl. the warm-up post)" 1
   checks f
 fi
 if runs g; then
@@ -307,6 +340,7 @@ if runs g; then
     row "" "g$phase" p999_us lat "p999"
     row "" "g$phase" achieved_per_s rate "achieved requests/s"
     row "" "g$phase" posts_per_page n "posts per page"
+    per "" "g$phase" requests_total "CPU 0 per request"
   done
 fi
 if runs h; then

@@ -107,8 +107,30 @@ pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
         "ws" => Poster::Ws(target.ws(secret, author, n).await?),
         other => bail!("--via must be http or ws, not {other}"),
     };
-    // Let connect-time traffic (presence, pending drains) settle first.
+    // Let connect-time traffic (presence, pending drains) settle first: one
+    // unmeasured post, retried while the system is still busy with the
+    // connections (a 503), and awaited by every follower.
     tokio::time::sleep(Duration::from_millis(args.get("settle_ms", 1000u64))).await;
+    let settle = Instant::now();
+    let first = loop {
+        match poster.post().await {
+            Ok(id) => break id,
+            Err(e) if settle.elapsed() < Duration::from_secs(120) => {
+                eprintln!("warm-up post: {e:#}; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let (mut warm, deadline) = (0usize, tokio::time::Instant::now() + ROUND_TIMEOUT * 2);
+    while warm < n {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some((_, id, _))) if id == first => warm += 1,
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    println!("warm-up post reached {warm} of {n} followers after {:.1?}", settle.elapsed());
 
     let mut lat = Latencies::new()?;
     let (mut lost, mut dup) = (0usize, 0usize);

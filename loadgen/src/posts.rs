@@ -30,6 +30,8 @@ use crate::{
 
 struct WorkerOut {
     lat: Latencies,
+    /// Requests answered, the warm-up's included.
+    total: u64,
     done: u64,
     errors: u64,
     posts: u64,
@@ -45,7 +47,7 @@ struct Plan {
 }
 
 async fn worker(plan: Arc<Plan>, mut c: http::Conn) -> anyhow::Result<WorkerOut> {
-    let mut out = WorkerOut { lat: Latencies::new()?, done: 0, errors: 0, posts: 0 };
+    let mut out = WorkerOut { lat: Latencies::new()?, total: 0, done: 0, errors: 0, posts: 0 };
     loop {
         let i = plan.next.fetch_add(1, Ordering::Relaxed);
         let due = Duration::from_nanos((i as f64 * plan.period_ns) as u64);
@@ -60,6 +62,7 @@ async fn worker(plan: Arc<Plan>, mut c: http::Conn) -> anyhow::Result<WorkerOut>
         let r = c.send(req).await?;
         let ok = r.status == 200;
         let posts = memmem::find_iter(r.body, br#""user_id""#).count() as u64;
+        out.total += 1;
         if due < plan.warmup {
             continue;
         }
@@ -97,11 +100,12 @@ pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
     });
     let tasks: Vec<_> = cs.into_iter().map(|c| tokio::spawn(worker(plan.clone(), c))).collect();
     let mut lat = Latencies::new()?;
-    let (mut done, mut errors, mut posts, mut failures) = (0u64, 0u64, 0u64, 0usize);
+    let (mut total, mut done, mut errors, mut posts, mut failures) = (0u64, 0u64, 0u64, 0u64, 0usize);
     for t in tasks {
         match t.await? {
             Ok(o) => {
                 lat.merge(&o.lat)?;
+                total += o.total;
                 done += o.done;
                 errors += o.errors;
                 posts += o.posts;
@@ -124,7 +128,7 @@ pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
     );
     let line = json!({
         "mode": "posts", "users": users, "rate": rate, "duration": duration, "conns": conns,
-        "requests": done, "errors": errors, "failures": failures, "achieved_per_s": achieved,
+        "requests": done, "requests_total": total, "errors": errors, "failures": failures, "achieved_per_s": achieved,
         "posts_per_page": per_page,
         "p50_us": lat.us(0.5), "p99_us": lat.us(0.99), "p999_us": lat.us(0.999),
         "max_us": lat.max_us(),

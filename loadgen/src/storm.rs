@@ -34,13 +34,16 @@ use crate::{
 const PHASE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Sends one message to `to` and reads until it has its ack and one message
-/// from its predecessor; returns the highest `seq` seen.
+/// from its predecessor; returns the highest `seq` seen. A send refused as
+/// `unavailable` (a busy system) is resent with the same `client_msg_id`.
 async fn warm(mut ws: Ws, to: Uuid) -> anyhow::Result<(Ws, u64)> {
     let frame = wire::MessageFrames::new(to, 40).render(1, 0);
-    ws.send(Message::text(frame)).await?;
+    ws.send(Message::text(frame.clone())).await?;
     let (mut acked, mut got, mut high) = (false, false, 0u64);
+    // One deadline: protocol pings arrive every 20 s and must not extend it.
+    let deadline = tokio::time::Instant::now() + PHASE_TIMEOUT;
     while !(acked && got) {
-        let m = tokio::time::timeout(PHASE_TIMEOUT, ws.next())
+        let m = tokio::time::timeout_at(deadline, ws.next())
             .await
             .context("no ack or message before the drop")?
             .context("connection closed before the drop")??;
@@ -51,6 +54,10 @@ async fn warm(mut ws: Ws, to: Uuid) -> anyhow::Result<(Ws, u64)> {
         } else if wire::is(f, &wire::PRIVATE_MESSAGE) {
             got = true;
         } else {
+            if wire::cid(f).is_some() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                ws.send(Message::text(frame.clone())).await?;
+            }
             continue;
         }
         high = high.max(wire::seq(f).unwrap_or(0));
