@@ -330,7 +330,6 @@ if runs f; then
   row "" f p50_us lat "post → follower p50"
   row "" f p99_us lat "post → follower p99"
   row "" f post_ms ms "POST answered (median)"
-  per "" f posts "CPU 0 per post (incl. the warm-up post)" 1
   checks f
 fi
 if runs g; then

@@ -31,18 +31,19 @@ use crate::{
 };
 
 /// How long a phase may take before what is missing counts as lost.
-const PHASE_TIMEOUT: Duration = Duration::from_secs(60);
+const PHASE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Sends one message to `to` and reads until it has its ack and one message
-/// from its predecessor; returns the highest `seq` seen. A send refused as
-/// `unavailable` (a busy system) is resent with the same `client_msg_id`.
+/// Sends one message to `to` and reads until it has its ack; returns the
+/// highest `seq` seen (the ack's, or a message's from its predecessor that
+/// came first). A send refused as `unavailable` (a busy system) is resent
+/// with the same `client_msg_id`.
 async fn warm(mut ws: Ws, to: Uuid) -> anyhow::Result<(Ws, u64)> {
     let frame = wire::MessageFrames::new(to, 40).render(1, 0);
     ws.send(Message::text(frame.clone())).await?;
-    let (mut acked, mut got, mut high) = (false, false, 0u64);
+    let (mut acked, mut high) = (false, 0u64);
     // One deadline: protocol pings arrive every 20 s and must not extend it.
     let deadline = tokio::time::Instant::now() + PHASE_TIMEOUT;
-    while !(acked && got) {
+    while !acked {
         let m = tokio::time::timeout_at(deadline, ws.next())
             .await
             .context("no ack or message before the drop")?
@@ -51,9 +52,7 @@ async fn warm(mut ws: Ws, to: Uuid) -> anyhow::Result<(Ws, u64)> {
         let f = t.as_bytes();
         if wire::is(f, &wire::ACK) {
             acked = true;
-        } else if wire::is(f, &wire::PRIVATE_MESSAGE) {
-            got = true;
-        } else {
+        } else if !wire::is(f, &wire::PRIVATE_MESSAGE) {
             if wire::cid(f).is_some() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 ws.send(Message::text(frame.clone())).await?;
