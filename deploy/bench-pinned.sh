@@ -235,9 +235,9 @@ fi
 if runs f; then
   echo "scenario (f): fan-out of a post to $FANOUT online followers, $FANOUT_POSTS posts" >&2
   start_relay
-  gen "$TMP/f.relay.json" "(f) relay" fanout --gateway "$RELAY_URL" --followers "$FANOUT" --posts "$FANOUT_POSTS" --via ws
+  gen "$TMP/f.relay.json" "(f) relay" fanout --gateway "$RELAY_URL" --followers "$FANOUT" --posts "$FANOUT_POSTS" --via ws --settle_cpu "$SUT_CPU"
   stop relay
-  gen "$TMP/f.system.json" "(f) system" fanout --gateway "$SYSTEM_URL" --followers "$FANOUT" --posts "$FANOUT_POSTS" --via http
+  gen "$TMP/f.system.json" "(f) system" fanout --gateway "$SYSTEM_URL" --followers "$FANOUT" --posts "$FANOUT_POSTS" --via http --settle_cpu "$SUT_CPU"
 fi
 
 if runs g; then
@@ -255,9 +255,9 @@ fi
 if runs h; then
   echo "scenario (h): reconnect storm of $STORM clients" >&2
   start_relay
-  gen "$TMP/h.relay.json" "(h) relay" storm --gateway "$RELAY_URL" --clients "$STORM"
+  gen "$TMP/h.relay.json" "(h) relay" storm --gateway "$RELAY_URL" --clients "$STORM" --settle_cpu "$SUT_CPU"
   stop relay
-  gen "$TMP/h.system.json" "(h) system" storm --gateway "$SYSTEM_URL" --clients "$STORM"
+  gen "$TMP/h.system.json" "(h) system" storm --gateway "$SYSTEM_URL" --clients "$STORM" --settle_cpu "$SUT_CPU"
 fi
 
 # --- the table -----------------------------------------------------------------

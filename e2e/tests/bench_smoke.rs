@@ -105,8 +105,17 @@ fn fan_out_through_the_bare_relay_reaches_every_follower_once() {
     let (_relay, port) = start_relay();
     let url = format!("ws://127.0.0.1:{port}");
     let v = loadgen(&[
-        "fanout", "--gateway", &url, "--followers", "50", "--posts", "2", "--via", "ws",
-        "--settle_ms", "100",
+        "fanout",
+        "--gateway",
+        &url,
+        "--followers",
+        "50",
+        "--posts",
+        "2",
+        "--via",
+        "ws",
+        "--settle_ms",
+        "100",
     ]);
     assert_eq!(v["lost"], 0, "{v}");
     assert_eq!(v["duplicated"], 0, "{v}");
@@ -119,8 +128,19 @@ fn open_loop_gets_on_the_bare_relay_hold_their_rate() {
     let (_relay, port) = start_relay();
     let url = format!("ws://127.0.0.1:{port}");
     let v = loadgen(&[
-        "posts", "--gateway", &url, "--users", "100", "--rate", "200", "--duration", "1",
-        "--warmup", "0.2", "--conns", "4",
+        "posts",
+        "--gateway",
+        &url,
+        "--users",
+        "100",
+        "--rate",
+        "200",
+        "--duration",
+        "1",
+        "--warmup",
+        "0.2",
+        "--conns",
+        "4",
     ]);
     assert_eq!(v["errors"], 0, "{v}");
     // 200/s for 1 s, give or take the first and last tick.
@@ -178,9 +198,10 @@ async fn fan_out_timeline_and_storm_scenarios_run_against_the_system() {
     assert_eq!(v["duplicated"], 0, "{v}");
     assert!(v["post_ms"].as_f64().unwrap() > 0.0, "{v}");
 
-    let v = run(args("posts --gateway URL --users 100 --rate 50 --duration 1 --warmup 0.2 --conns 4"))
-        .await
-        .unwrap();
+    let v =
+        run(args("posts --gateway URL --users 100 --rate 50 --duration 1 --warmup 0.2 --conns 4"))
+            .await
+            .unwrap();
     assert_eq!(v["errors"], 0, "{v}");
     // Own 5 posts and 3 followees' 5 each: a full page of 20.
     assert_eq!(v["posts_per_page"].as_f64().unwrap(), 20.0, "{v}");

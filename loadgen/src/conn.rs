@@ -62,8 +62,7 @@ impl Target {
 
     /// A TCP connection from the `i`th source address, `TCP_NODELAY` on.
     pub async fn tcp(&self, i: usize) -> anyhow::Result<tokio::net::TcpStream> {
-        let socket =
-            if self.addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        let socket = if self.addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         if let Some(ip) = self.source(i) {
             socket.bind(SocketAddr::new(ip, 0))?;
         }

@@ -56,8 +56,9 @@ impl Poster {
                     if let Message::Text(t) = m
                         && wire::is(t.as_bytes(), &wire::POST_ACK)
                     {
-                        return wire::uuid(wire::string(t.as_bytes(), &wire::POST_ID)
-                            .context("no post_id")?)
+                        return wire::uuid(
+                            wire::string(t.as_bytes(), &wire::POST_ID).context("no post_id")?,
+                        )
                         .context("bad post_id");
                     }
                 }
@@ -107,10 +108,16 @@ pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
         "ws" => Poster::Ws(target.ws(secret, author, n).await?),
         other => bail!("--via must be http or ws, not {other}"),
     };
-    // Let connect-time traffic (presence, pending drains) settle first: one
-    // unmeasured post, retried while the system is still busy with the
-    // connections (a 503), and awaited by every follower.
+    // Let connect-time traffic (presence's contact lookups for 10,000 new
+    // connections keep one core busy for tens of seconds) settle first:
+    // with `--settle_cpu N`, until CPU N is mostly idle; then one unmeasured
+    // post, retried while the system is still busy (a 503), and awaited by
+    // every follower.
     tokio::time::sleep(Duration::from_millis(args.get("settle_ms", 1000u64))).await;
+    if let Some(cpu) = args.0.get("settle_cpu") {
+        let waited = crate::stats::wait_idle(cpu, 0.8, Duration::from_secs(60)).await?;
+        println!("CPU {cpu} idle after {waited:.1?}");
+    }
     let settle = Instant::now();
     let first = loop {
         match poster.post().await {
@@ -144,8 +151,7 @@ pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
         let (mut got, mut last) = (0usize, t0);
         let deadline = tokio::time::Instant::now() + ROUND_TIMEOUT;
         while got < n {
-            let Ok(Some((idx, id, at))) = tokio::time::timeout_at(deadline, rx.recv()).await
-            else {
+            let Ok(Some((idx, id, at))) = tokio::time::timeout_at(deadline, rx.recv()).await else {
                 break;
             };
             if id != post {

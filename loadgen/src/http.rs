@@ -23,9 +23,13 @@ pub struct Response<'a> {
 
 /// Renders a request (`body` sent as JSON when given).
 pub fn request(method: &str, path: &str, host: &str, token: &str, body: Option<&str>) -> Vec<u8> {
-    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n");
+    let mut r =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n");
     if let Some(b) = body {
-        r.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
+        r.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        ));
     } else {
         r.push_str("\r\n");
     }
@@ -91,7 +95,8 @@ mod tests {
 
     #[test]
     fn finds_the_content_length_in_any_case() {
-        let head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nContent-Length: 42\r\n\r\n";
+        let head =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nContent-Length: 42\r\n\r\n";
         assert_eq!(content_length(head).unwrap(), 42);
         assert!(content_length(b"HTTP/1.1 200 OK\r\n\r\n").is_err());
     }
@@ -100,7 +105,9 @@ mod tests {
     fn renders_a_request_with_a_body() {
         let r = request("POST", "/api/posts", "h:1", "t", Some(r#"{"content":"x"}"#));
         let s = String::from_utf8(r).unwrap();
-        assert!(s.starts_with("POST /api/posts HTTP/1.1\r\nHost: h:1\r\nAuthorization: Bearer t\r\n"));
+        assert!(
+            s.starts_with("POST /api/posts HTTP/1.1\r\nHost: h:1\r\nAuthorization: Bearer t\r\n")
+        );
         assert!(s.ends_with("Content-Length: 15\r\n\r\n{\"content\":\"x\"}"));
     }
 }

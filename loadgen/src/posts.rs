@@ -100,7 +100,8 @@ pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
     });
     let tasks: Vec<_> = cs.into_iter().map(|c| tokio::spawn(worker(plan.clone(), c))).collect();
     let mut lat = Latencies::new()?;
-    let (mut total, mut done, mut errors, mut posts, mut failures) = (0u64, 0u64, 0u64, 0u64, 0usize);
+    let (mut total, mut done, mut errors, mut posts, mut failures) =
+        (0u64, 0u64, 0u64, 0u64, 0usize);
     for t in tasks {
         match t.await? {
             Ok(o) => {
