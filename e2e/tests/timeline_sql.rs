@@ -77,7 +77,7 @@ async fn timelines_built_from_postgresql_hold_exactly_the_followed_posts_in_orde
     posts.push(insert(&db, friend, true, 3).await);
 
     let mut expected: Vec<&Seeded> = posts.iter().filter(|p| p.author != stranger).collect();
-    expected.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
+    expected.sort_by_key(|p| std::cmp::Reverse((p.at, p.id)));
     let expected: Vec<Uuid> = expected.iter().map(|p| p.id).collect();
     assert_eq!(expected.len(), 20);
 

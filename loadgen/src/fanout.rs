@@ -33,7 +33,7 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(30);
 /// The author's way to post.
 enum Poster {
     Http(http::Conn, Vec<u8>),
-    Ws(crate::Ws),
+    Ws(Box<crate::Ws>),
 }
 
 impl Poster {
@@ -105,7 +105,7 @@ pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
             let req = http::request("POST", "/api/posts", &target.host, &token, Some(body));
             Poster::Http(http::Conn::new(target.tcp(n).await?), req)
         }
-        "ws" => Poster::Ws(target.ws(secret, author, n).await?),
+        "ws" => Poster::Ws(Box::new(target.ws(secret, author, n).await?)),
         other => bail!("--via must be http or ws, not {other}"),
     };
     // Let connect-time traffic (presence's contact lookups for 10,000 new
