@@ -255,9 +255,9 @@ fi
 if runs h; then
   echo "scenario (h): reconnect storm of $STORM clients" >&2
   start_relay
-  gen "$TMP/h.relay.json" "(h) relay" storm --gateway "$RELAY_URL" --clients "$STORM" --settle_cpu "$SUT_CPU"
+  gen "$TMP/h.relay.json" "(h) relay" storm --gateway "$RELAY_URL" --clients "$STORM"
   stop relay
-  gen "$TMP/h.system.json" "(h) system" storm --gateway "$SYSTEM_URL" --clients "$STORM" --settle_cpu "$SUT_CPU"
+  gen "$TMP/h.system.json" "(h) system" storm --gateway "$SYSTEM_URL" --clients "$STORM"
 fi
 
 # --- the table -----------------------------------------------------------------

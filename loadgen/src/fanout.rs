@@ -32,7 +32,8 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The author's way to post.
 enum Poster {
-    Http(http::Conn, Vec<u8>),
+    /// A keep-alive connection (opened on first use, again after an error).
+    Http(Option<http::Conn>, Target, Vec<u8>),
     Ws(Box<crate::Ws>),
 }
 
@@ -40,8 +41,18 @@ impl Poster {
     /// Posts; returns the new post's id.
     async fn post(&mut self) -> anyhow::Result<u128> {
         match self {
-            Poster::Http(c, req) => {
-                let r = c.send(req).await?;
+            Poster::Http(conn, target, req) => {
+                if conn.is_none() {
+                    *conn = Some(http::Conn::new(target.tcp(0).await?));
+                }
+                let Some(c) = conn.as_mut() else { bail!("no connection") };
+                let r = match c.send(req).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        *conn = None;
+                        return Err(e);
+                    }
+                };
                 if r.status != 201 {
                     bail!("POST /api/posts answered {}", r.status);
                 }
@@ -103,7 +114,7 @@ pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
             let token = shared::auth::mint(secret, author, 3600, None, None)?;
             let body = r#"{"content":"fan-out benchmark post"}"#;
             let req = http::request("POST", "/api/posts", &target.host, &token, Some(body));
-            Poster::Http(http::Conn::new(target.tcp(n).await?), req)
+            Poster::Http(None, target.clone(), req)
         }
         "ws" => Poster::Ws(Box::new(target.ws(secret, author, n).await?)),
         other => bail!("--via must be http or ws, not {other}"),
@@ -115,7 +126,7 @@ pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
     // every follower.
     tokio::time::sleep(Duration::from_millis(args.get("settle_ms", 1000u64))).await;
     if let Some(cpu) = args.0.get("settle_cpu") {
-        let waited = crate::stats::wait_idle(cpu, 0.8, Duration::from_secs(60)).await?;
+        let waited = crate::stats::wait_idle(cpu, 0.8, Duration::from_secs(30)).await?;
         println!("CPU {cpu} idle after {waited:.1?}");
     }
     let settle = Instant::now();

@@ -159,12 +159,6 @@ pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
 
     // 1. Everyone online, with a position in its stream.
     let conns = target.ws_many(secret, &users, 64).await?;
-    // The connections' side work (presence snapshots, contact lookups) can
-    // keep a core busy for a while: with `--settle_cpu N`, wait for CPU N.
-    if let Some(cpu) = args.0.get("settle_cpu") {
-        let waited = crate::stats::wait_idle(cpu, 0.8, Duration::from_secs(60)).await?;
-        println!("CPU {cpu} idle after {waited:.1?}");
-    }
     let mut warming = JoinSet::new();
     let mut high = vec![0u64; n];
     let mut held = Vec::with_capacity(n);
