@@ -14,12 +14,12 @@ use std::{
 
 use anyhow::bail;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use crate::{Args, Ws, connect, stats::Latencies};
+use crate::{Args, Ws, connect, stats::Latencies, wire};
 
 /// How long a receiver waits for the rest once its sender is done.
 const DRAIN: Duration = Duration::from_secs(15);
@@ -42,16 +42,8 @@ impl Until {
 
 struct SenderOut {
     ack: Latencies,
-    acked: Vec<String>,
+    acked: Vec<u128>,
     errors: usize,
-}
-
-fn content(base: Instant, cid: &str, size: usize) -> String {
-    let mut s = format!("{} {cid} ", base.elapsed().as_nanos());
-    if s.len() < size {
-        s.extend(std::iter::repeat_n('x', size - s.len()));
-    }
-    s
 }
 
 async fn sender(
@@ -62,23 +54,31 @@ async fn sender(
     size: usize,
     base: Instant,
 ) -> anyhow::Result<SenderOut> {
-    let mut in_flight: HashMap<String, Instant> = HashMap::new();
+    // Keyed by the number in `client_msg_id` (`m<n>`): no string per message.
+    let mut in_flight: HashMap<u64, Instant> = HashMap::with_capacity(window * 2);
     let mut out = SenderOut { ack: Latencies::new()?, acked: Vec::new(), errors: 0 };
-    let mut next = 0usize;
-    let mut pending: Vec<String> = Vec::new();
+    let frames = wire::MessageFrames::new(to, size);
+    let mut next = 0u64;
+    let mut pending: Vec<u64> = Vec::new();
     loop {
+        // Fill the window, then one flush for all of it.
+        let mut fed = false;
         while in_flight.len() < window {
-            let cid = match pending.pop() {
-                Some(c) => c,
-                None if until.more(next) => {
+            let n = match pending.pop() {
+                Some(n) => n,
+                None if until.more(next as usize) => {
                     next += 1;
-                    format!("m{next}")
+                    next
                 }
                 None => break,
             };
-            let frame = json!({"type":"private_message","receiver_id":to,"content":content(base, &cid, size),"client_msg_id":cid});
-            ws.send(Message::text(frame.to_string())).await?;
-            in_flight.insert(cid, Instant::now());
+            let sent = base.elapsed().as_nanos() as u64;
+            ws.feed(Message::text(frames.render(n, sent))).await?;
+            in_flight.insert(n, Instant::now());
+            fed = true;
+        }
+        if fed {
+            ws.flush().await?;
         }
         if in_flight.is_empty() {
             break;
@@ -87,16 +87,16 @@ async fn sender(
             bail!("sender connection closed");
         };
         let Message::Text(t) = msg? else { continue };
-        let v: Value = serde_json::from_str(t.as_str())?;
-        let Some(cid) = v["client_msg_id"].as_str().map(str::to_owned) else { continue };
-        let Some(at) = in_flight.remove(&cid) else { continue };
-        if v["type"] == "message_ack" {
+        let f = t.as_bytes();
+        let Some(n) = wire::cid(f) else { continue };
+        let Some(at) = in_flight.remove(&n) else { continue };
+        if wire::is(f, &wire::ACK) {
             out.ack.record(at.elapsed());
-            out.acked.push(v["message"]["id"].as_str().unwrap_or_default().to_owned());
+            out.acked.push(wire::id(f).unwrap_or_default());
         } else {
             // unavailable or rate_limited: resend with the same id later.
             out.errors += 1;
-            pending.push(cid);
+            pending.push(n);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -104,7 +104,7 @@ async fn sender(
 }
 
 struct ReceiverOut {
-    ids: Vec<String>,
+    ids: Vec<u128>,
     lag: Latencies,
     last: Option<Instant>,
 }
@@ -134,18 +134,14 @@ async fn receiver(
         };
         let Ok(Some(msg)) = msg else { break };
         let Message::Text(t) = msg? else { continue };
-        let v: Value = serde_json::from_str(t.as_str())?;
-        if v["type"] != "private_message" {
+        let f = t.as_bytes();
+        if !wire::is(f, &wire::PRIVATE_MESSAGE) {
             continue;
         }
         let now = Instant::now();
         out.last = Some(now);
-        out.ids.push(v["message"]["id"].as_str().unwrap_or_default().to_owned());
-        let sent_ns = v["message"]["content"]
-            .as_str()
-            .and_then(|c| c.split(' ').next())
-            .and_then(|n| n.parse::<u64>().ok());
-        if let Some(ns) = sent_ns {
+        out.ids.push(wire::id(f).unwrap_or_default());
+        if let Some(ns) = wire::sent_ns(f) {
             out.lag.record(now.saturating_duration_since(base + Duration::from_nanos(ns)));
         }
     }
@@ -208,7 +204,7 @@ pub async fn run(args: &Args, secret: &str) -> anyhow::Result<()> {
         lag.merge(&out.lag)?;
         last = last.max(out.last.unwrap_or(base));
         delivered += out.ids.len();
-        let set: HashSet<&String> = out.ids.iter().collect();
+        let set: HashSet<&u128> = out.ids.iter().collect();
         dup += out.ids.len() - set.len();
         lost += acked.iter().filter(|id| !set.contains(id)).count();
     }

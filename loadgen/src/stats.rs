@@ -1,5 +1,7 @@
 //! Latency histograms (HDR, nanoseconds, 3 significant digits).
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use hdrhistogram::Histogram;
 
@@ -59,4 +61,32 @@ impl Latencies {
 /// Formats microseconds as µs below 1 ms, ms otherwise.
 pub fn fmt_us(us: f64) -> String {
     if us < 1000.0 { format!("{us:.1}µs") } else { format!("{:.2}ms", us / 1000.0) }
+}
+
+/// Busy and total jiffies of one CPU (`/proc/stat`).
+fn cpu_jiffies(cpu: &str) -> anyhow::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let name = format!("cpu{cpu} ");
+    let line = stat.lines().find(|l| l.starts_with(&name)).context("no such CPU")?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = v.iter().sum();
+    // idle + iowait
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    Ok((total - idle, total))
+}
+
+/// Waits until `cpu` has been at least `idle` idle (0..1) over one second,
+/// or `max` has passed; returns how long it waited.
+pub async fn wait_idle(cpu: &str, idle: f64, max: Duration) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut last = cpu_jiffies(cpu)?;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = cpu_jiffies(cpu)?;
+        let (busy, total) = (now.0 - last.0, now.1 - last.1);
+        last = now;
+        if total > 0 && 1.0 - busy as f64 / total as f64 >= idle || started.elapsed() >= max {
+            return Ok(started.elapsed());
+        }
+    }
 }

@@ -6,13 +6,17 @@
 //! - `private_message` gets a UUIDv7 id and the next position in the sender's
 //!   and the receiver's (in-memory) streams; the sender gets `message_ack`,
 //!   every connection of the receiver and the sender's other connections get
-//!   `private_message`. Nothing is stored: an offline receiver misses it.
+//!   `private_message`. A receiver with no connection keeps its frames in
+//!   memory (up to 4,096) and gets them when it connects, like the system's
+//!   pending queue; nothing else is kept (`sync` is accepted and adds nothing).
+//! - `post` (the fan-out baseline) sends one `feed_update` to every
+//!   connection of every other user and answers `post_ack` (see [`frames`]).
 //! - `typing` is forwarded, `ping` is answered with `pong`; other types get
 //!   an `error` frame. `TCP_NODELAY` on; one unbounded queue per connection;
 //!   4 KiB read buffers (tungstenite's default is 128 KiB per connection).
+//! - `GET /api/…` on the same port: a fixed page of posts (see [`http`]).
 use std::{
-    borrow::Cow,
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -20,9 +24,7 @@ use std::{
 };
 
 use anyhow::Context;
-use chrono::SecondsFormat;
 use futures_util::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::mpsc,
@@ -40,12 +42,17 @@ use uuid::Uuid;
 
 use crate::Args;
 
+mod frames;
+mod http;
+
 type Tx = mpsc::UnboundedSender<Message>;
 
 #[derive(Default)]
 struct User {
     conns: Vec<(u64, Tx)>,
     seq: u64,
+    /// Frames that arrived while the user had no connection.
+    pending: VecDeque<Message>,
 }
 
 #[derive(Default)]
@@ -60,142 +67,23 @@ impl Registry {
     }
 }
 
-#[derive(Deserialize)]
-struct In<'a> {
-    #[serde(rename = "type", borrow)]
-    ty: Cow<'a, str>,
-    #[serde(borrow)]
-    receiver_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    content: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    client_msg_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    message_type: Option<Cow<'a, str>>,
-}
-
-#[derive(Serialize)]
-struct Msg<'a> {
-    id: Uuid,
-    sender_id: Uuid,
-    receiver_id: Uuid,
-    content: &'a str,
-    timestamp: &'a str,
-    read: bool,
-    message_type: &'a str,
-    seq: u64,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Out<'a> {
-    MessageAck {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        client_msg_id: Option<&'a str>,
-        message: Msg<'a>,
-    },
-    PrivateMessage {
-        message: Msg<'a>,
-    },
-    Typing {
-        user_id: Uuid,
-    },
-    Pong,
-    Error {
-        code: &'a str,
-        message: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        client_msg_id: Option<&'a str>,
-    },
-}
-
-fn frame(out: &Out<'_>) -> Message {
-    match serde_json::to_string(out) {
-        Ok(s) => Message::text(s),
-        Err(_) => Message::text(r#"{"type":"error","code":"internal","message":"serialise"}"#),
-    }
-}
-
-fn error(tx: &Tx, code: &str, message: &str, client_msg_id: Option<&str>) {
-    let _ = tx.send(frame(&Out::Error { code, message, client_msg_id }));
-}
-
-/// Sends `m` to every connection of `user` but `except`.
-fn to_user(user: &User, m: &Message, except: u64) {
-    for (id, tx) in &user.conns {
-        if *id != except {
-            let _ = tx.send(m.clone());
-        }
-    }
-}
-
-fn private_message(reg: &Registry, me: Uuid, conn: u64, tx: &Tx, f: &In<'_>) {
-    let cid = f.client_msg_id.as_deref();
-    let Some(to) = f.receiver_id.as_deref() else {
-        return error(tx, "missing_field", "receiver_id is required", cid);
-    };
-    let Ok(to) = Uuid::parse_str(to) else {
-        return error(tx, "invalid_uuid", "receiver_id must be a UUID", cid);
-    };
-    let content = f.content.as_deref().unwrap_or_default();
-    if content.trim().is_empty() {
-        return error(tx, "empty_content", "content is empty", cid);
-    }
-    if to == me {
-        return error(tx, "invalid_argument", "messages to yourself are refused", cid);
-    }
-    let id = Uuid::now_v7();
-    let timestamp = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let message_type = f.message_type.as_deref().unwrap_or("text");
-    let msg = |seq| Msg {
-        id,
-        sender_id: me,
-        receiver_id: to,
-        content,
-        timestamp: &timestamp,
-        read: false,
-        message_type,
-        seq,
-    };
-    let mut users = reg.lock();
-    if let Some(r) = users.get_mut(&to) {
-        r.seq += 1;
-        to_user(r, &frame(&Out::PrivateMessage { message: msg(r.seq) }), u64::MAX);
-    }
-    if let Some(s) = users.get_mut(&me) {
-        s.seq += 1;
-        let seq = s.seq;
-        if s.conns.len() > 1 {
-            to_user(s, &frame(&Out::PrivateMessage { message: msg(seq) }), conn);
-        }
-        let _ = tx.send(frame(&Out::MessageAck { client_msg_id: cid, message: msg(seq) }));
-    }
-}
-
-fn handle(reg: &Registry, me: Uuid, conn: u64, tx: &Tx, text: &str) {
-    let Ok(f) = serde_json::from_str::<In<'_>>(text) else {
-        return error(tx, "invalid_json", "not a JSON object with a type", None);
-    };
-    match f.ty.as_ref() {
-        "private_message" => private_message(reg, me, conn, tx, &f),
-        "ping" => {
-            let _ = tx.send(frame(&Out::Pong));
-        }
-        "typing" => {
-            if let Some(to) = f.receiver_id.as_deref().and_then(|s| Uuid::parse_str(s).ok())
-                && let Some(r) = reg.lock().get(&to)
-            {
-                to_user(r, &frame(&Out::Typing { user_id: me }), u64::MAX);
-            }
-        }
-        _ => error(tx, "unknown_type", "the bare relay does not implement this type", None),
-    }
-}
-
 // The handshake callback's error type is tungstenite's (an HTTP response).
 #[allow(clippy::result_large_err)]
 async fn connection(reg: Arc<Registry>, stream: TcpStream) -> anyhow::Result<()> {
     stream.set_nodelay(true)?;
+    let mut first = [0u8; 9];
+    let mut seen = 0;
+    // Both requests start with "GET /"; the ninth byte tells them apart.
+    for _ in 0..50 {
+        seen = stream.peek(&mut first).await?;
+        if seen >= first.len() || seen == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    if http::is_api(&first[..seen]) {
+        return http::serve(stream).await;
+    }
     let mut user = None;
     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         match req.uri().path().strip_prefix("/ws/chat/").and_then(|s| Uuid::parse_str(s).ok()) {
@@ -222,7 +110,14 @@ async fn connection(reg: Arc<Registry>, stream: TcpStream) -> anyhow::Result<()>
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let conn = reg.next_conn.fetch_add(1, Ordering::Relaxed);
-    reg.lock().entry(me).or_default().conns.push((conn, tx.clone()));
+    {
+        let mut users = reg.lock();
+        let u = users.entry(me).or_default();
+        for m in u.pending.drain(..) {
+            let _ = tx.send(m);
+        }
+        u.conns.push((conn, tx.clone()));
+    }
     let writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
             sink.feed(m).await?;
@@ -235,19 +130,19 @@ async fn connection(reg: Arc<Registry>, stream: TcpStream) -> anyhow::Result<()>
     });
     while let Some(m) = source.next().await {
         match m {
-            Ok(Message::Text(t)) => handle(&reg, me, conn, &tx, t.as_str()),
-            Ok(Message::Binary(_)) => error(&tx, "invalid_json", "binary frames are refused", None),
+            Ok(Message::Text(t)) => frames::handle(&reg, me, conn, &tx, t.as_str()),
+            Ok(Message::Binary(_)) => {
+                frames::error(&tx, "invalid_json", "binary frames are refused", None);
+            }
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(_) => {}
         }
     }
     {
         let mut users = reg.lock();
+        // The user stays (its stream position and what arrives while it is away).
         if let Some(u) = users.get_mut(&me) {
             u.conns.retain(|(id, _)| *id != conn);
-            if u.conns.is_empty() {
-                users.remove(&me);
-            }
         }
     }
     drop(tx);
