@@ -56,38 +56,39 @@ begin
         select n.* from input n join keyed k using (i)
          where k.original is null and (k.first_i is null or k.first_i = n.i)
     ), event as (
-        select f.i, 0 as role, f.s as u from fresh f
+        -- Each new message is two events: its sender's (role 0), then its receiver's.
+        select f.*, 0 as role, f.s as u from fresh f
         union all
-        select f.i, 1, f.r from fresh f
+        select f.*, 1, f.r from fresh f
     ), pos as (
-        select e.i, e.role, e.u,
-               s.last_seq + row_number() over (partition by e.u order by e.i, e.role) as seq
+        select e.*, s.last_seq + row_number() over (partition by e.u order by e.i, e.role) as seq
           from event e join user_stream s on s.user_id = e.u
+    ), paired as (
+        -- The receiver's position beside the sender's, without a join (the
+        -- planner cannot size these CTEs: a join was a nested loop, O(n²)).
+        select p.*, lead(p.seq) over (order by p.i, p.role) as receiver_seq
+          from pos p
     ), inserted as (
         insert into message (message_id, sender_id, receiver_id, client_msg_id, message_type,
                              content_enc, created_at, sender_seq, receiver_seq)
-        select f.id, f.s, f.r, f.cid, f.ty, f.c, f.at, ps.seq, pr.seq
-          from fresh f
-          join pos ps on ps.i = f.i and ps.role = 0
-          join pos pr on pr.i = f.i and pr.role = 1
+        select p.id, p.s, p.r, p.cid, p.ty, p.c, p.at, p.seq, p.receiver_seq
+          from paired p where p.role = 0
         returning 1
     ), moved as (
         -- (Data-modifying CTEs run to completion whether read or not.)
-        update user_stream s set last_seq = p.last
-          from (select pos.u, max(pos.seq) as last from pos group by pos.u) p
-         where s.user_id = p.u
+        update user_stream s set last_seq = m.last
+          from (select pos.u, max(pos.seq) as last from pos group by pos.u) m
+         where s.user_id = m.u
         returning 1
     )
-    select k.i,
-           ps.seq,
-           pr.seq,
-           case when k.original is null and k.first_i is not null and k.first_i <> k.i
-                then k.first_i end,
+    select p.i, p.seq, p.receiver_seq, null::int, null::uuid from paired p where p.role = 0
+    union all
+    select k.i, null, null,
+           case when k.original is null then k.first_i end,
            k.original
       from keyed k
-      left join pos ps on ps.i = k.i and ps.role = 0
-      left join pos pr on pr.i = k.i and pr.role = 1
-     order by k.i;
+     where k.original is not null or k.first_i <> k.i
+     order by 1;
 end;
 $$;
 
