@@ -21,7 +21,13 @@ create function chat_commit_messages(
     p_ids uuid[], p_senders uuid[], p_receivers uuid[], p_cids text[],
     p_types int2[], p_contents bytea[], p_times timestamptz[])
 returns table (idx int, sender_seq bigint, receiver_seq bigint, repeat_of int, original_id uuid)
-language plpgsql volatile as $$
+language plpgsql volatile
+-- PL/pgSQL keeps a generic plan of each statement once it has run a few
+-- times; planned while `message` was small, the client_msg_id look-up was a
+-- sequential scan and a hash join, kept as the table grew (one full scan
+-- per commit). Every access to `message` here is by an index.
+set enable_seqscan = off
+as $$
 #variable_conflict use_column
 declare
     v_users uuid[];
