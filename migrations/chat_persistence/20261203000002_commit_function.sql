@@ -17,6 +17,24 @@
 --   repeat_of                  the idx of an earlier send of the same batch
 --                              with the same (sender, client_msg_id);
 --   original_id                the committed message it repeats.
+-- Locks the streams of `p_users` (sorted, no repeats) for the rest of the
+-- transaction, always in user-id order so commits never deadlock; creates
+-- the rows of users new to the chat first.
+create function chat_lock_streams(p_users uuid[]) returns void
+language plpgsql volatile as $$
+declare
+    v_locked int;
+begin
+    select count(*) into v_locked from (
+        select 1 from user_stream where user_id = any(p_users) order by user_id for update) l;
+    if v_locked < cardinality(p_users) then
+        insert into user_stream (user_id) select u from unnest(p_users) u order by u
+            on conflict do nothing;
+        perform 1 from user_stream where user_id = any(p_users) order by user_id for update;
+    end if;
+end;
+$$;
+
 create function chat_commit_messages(
     p_ids uuid[], p_senders uuid[], p_receivers uuid[], p_cids text[],
     p_types int2[], p_contents bytea[], p_times timestamptz[])
@@ -31,20 +49,11 @@ as $$
 #variable_conflict use_column
 declare
     v_users uuid[];
-    v_locked int;
 begin
     select array_agg(u order by u) into v_users
       from (select distinct u from unnest(p_senders || p_receivers) u) d;
 
-    -- The streams' locks, always in user-id order (no deadlock between commits).
-    select count(*) into v_locked from (
-        select 1 from user_stream where user_id = any(v_users) order by user_id for update) l;
-    if v_locked < cardinality(v_users) then
-        -- First message of some user: create their rows, then lock them all.
-        insert into user_stream (user_id) select u from unnest(v_users) u order by u
-            on conflict do nothing;
-        perform 1 from user_stream where user_id = any(v_users) order by user_id for update;
-    end if;
+    perform chat_lock_streams(v_users);
 
     return query
     with input as (
@@ -108,17 +117,10 @@ language plpgsql volatile as $$
 #variable_conflict use_column
 declare
     v_users uuid[] := array(select distinct u from unnest(array[p_sender, p_reader]) u order by u);
-    v_locked int;
     v_sender bigint;
     v_reader bigint;
 begin
-    select count(*) into v_locked from (
-        select 1 from user_stream where user_id = any(v_users) order by user_id for update) l;
-    if v_locked < cardinality(v_users) then
-        insert into user_stream (user_id) select u from unnest(v_users) u order by u
-            on conflict do nothing;
-        perform 1 from user_stream where user_id = any(v_users) order by user_id for update;
-    end if;
+    perform chat_lock_streams(v_users);
     update message set read_at = p_read_at where message_id = p_message and read_at is null;
     if not found then
         return;

@@ -109,12 +109,24 @@ impl DeliveryMux {
             .send(Command::Sub { sid, user, subject, done })
             .await
             .map_err(|_| anyhow::anyhow!("delivery connection stopped"))?;
-        let subscription = Subscription { sid, tx: self.tx.clone() };
+        // Unsubscribes unless confirmed, also when the caller gives up
+        // waiting (its timeout drops this future).
+        let mut pending = Unconfirmed(Some(Subscription { sid, tx: self.tx.clone() }));
         if confirmed.await.is_err() {
-            subscription.cancel();
             anyhow::bail!("nats connection lost before the subscription was confirmed");
         }
-        Ok(subscription)
+        pending.0.take().ok_or_else(|| anyhow::anyhow!("subscription already taken"))
+    }
+}
+
+/// A subscription not confirmed yet: cancelled if dropped as such.
+struct Unconfirmed(Option<Subscription>);
+
+impl Drop for Unconfirmed {
+    fn drop(&mut self) {
+        if let Some(sub) = self.0.take() {
+            sub.cancel();
+        }
     }
 }
 
@@ -374,6 +386,39 @@ mod tests {
         assert_eq!(plain_addresses("tls://a:1", false, false), None);
         assert_eq!(plain_addresses("nats://a:1", true, false), None);
         assert_eq!(plain_addresses("nats://a:1", false, true), None);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_or_failed_subscribe_unsubscribes() {
+        // A server that accepts and never answers: the caller gives up.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut chunk = [0u8; 1024];
+            loop {
+                let n = socket.read(&mut chunk).await.unwrap();
+                if n == 0 {
+                    return String::from_utf8_lossy(&seen).into_owned();
+                }
+                seen.extend_from_slice(&chunk[..n]);
+                if seen.windows(7).any(|w| w == b"UNSUB 1") {
+                    return String::from_utf8_lossy(&seen).into_owned();
+                }
+            }
+        });
+        let mux = DeliveryMux::start(vec![address], "test".into(), Arc::new(Registry::new(8)));
+        let user = Uuid::now_v7();
+        let waited = tokio::time::timeout(
+            Duration::from_millis(300),
+            mux.subscribe(user, "p.deliver.u".into()),
+        )
+        .await;
+        assert!(waited.is_err(), "no PONG: the caller times out");
+        let seen = tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap();
+        assert!(seen.contains("SUB p.deliver.u 1\r\n"), "{seen}");
+        assert!(seen.contains("UNSUB 1\r\n"), "the abandoned subscription is withdrawn: {seen}");
     }
 
     #[test]
