@@ -18,3 +18,4 @@ pub mod startup;
 pub mod state;
 pub mod web;
 pub mod ws;
+pub mod wsio;
