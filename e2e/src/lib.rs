@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod faults;
+pub mod procs;
 mod ws;
 
 use std::{
@@ -12,17 +13,17 @@ use std::{
     net::{SocketAddr, TcpListener},
     path::PathBuf,
     process::Stdio,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use std::sync::Arc;
 
 use fred::prelude::*;
-use tokio::process::{Child, Command};
+pub use procs::Proc;
 use uuid::Uuid;
 pub use ws::WsClient;
 
-/// The PostgreSQL server tests use (`E2E_DATABASE_HOST_URL` overrides).
+/// The PostgreSQL server tests use (`E2E_PG_URL` overrides).
 pub fn pg_base() -> String {
     std::env::var("E2E_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
@@ -48,55 +49,39 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// One running service process.
+/// One running service process for a test: a [`Proc`] whose failures
+/// panic, logging to `e2e-logs/<prefix>-<name>-<port>.log`.
 pub struct Service {
     /// Binary name.
     pub name: String,
-    /// Where it listens.
-    pub addr: SocketAddr,
-    env: HashMap<String, String>,
-    child: Option<Child>,
+    proc: Proc,
 }
 
 impl Service {
     /// Starts a binary with an environment and waits for `/readyz` (unless `wait` is false).
     pub async fn start(name: &str, env: HashMap<String, String>, wait: bool) -> Service {
-        let addr: SocketAddr = env["HTTP_ADDR"].parse().unwrap();
-        let mut s = Service { name: name.to_owned(), addr, env, child: None };
-        s.spawn().await;
+        let log_dir = bin_dir().join("e2e-logs");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let prefix = env.get("NATS_SUBJECT_PREFIX").cloned().unwrap_or_default();
+        let port = env["HTTP_ADDR"].rsplit(':').next().unwrap_or_default().to_owned();
+        let log = log_dir.join(format!("{prefix}-{name}-{port}.log"));
+        let proc = Proc::spawn(name, 0, env, log)
+            .unwrap_or_else(|e| panic!("failed to start {name}: {e:#}"));
+        let mut s = Service { name: name.to_owned(), proc };
         if wait {
             s.wait_ready(Duration::from_secs(60)).await;
         }
         s
     }
 
-    async fn spawn(&mut self) {
-        let log_dir = bin_dir().join("e2e-logs");
-        std::fs::create_dir_all(&log_dir).unwrap();
-        let prefix = self.env.get("NATS_SUBJECT_PREFIX").cloned().unwrap_or_default();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_dir.join(format!("{prefix}-{}-{}.log", self.name, self.addr.port())))
-            .unwrap();
-        let child = Command::new(bin_dir().join(&self.name))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(&self.env)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("failed to start {}: {e} (build the workspace first)", self.name)
-            });
-        self.child = Some(child);
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.proc.addr
     }
 
     /// The base URL of its HTTP listener.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.proc.url()
     }
 
     /// Polls `/readyz` until it answers 200. A process that exits during
@@ -104,74 +89,55 @@ impl Service {
     /// taken by a parallel test between choosing and binding it), twice at most.
     pub async fn wait_ready(&mut self, timeout: Duration) {
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + timeout;
-        let mut restarts = 0;
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                assert!(restarts < 2, "{} exited during start-up: {status}", self.name);
-                restarts += 1;
-                let port = free_port();
-                self.env.insert("HTTP_ADDR".into(), format!("127.0.0.1:{port}"));
-                self.addr = format!("127.0.0.1:{port}").parse().unwrap();
-                self.spawn().await;
-                continue;
+        for restarts in 0.. {
+            match self.proc.wait_ready(&client, timeout).await {
+                Ok(()) => return,
+                Err(e) if restarts < 2 && !self.proc.running() => {
+                    eprintln!("{e:#}; starting it again on another port");
+                    self.proc.set_env("HTTP_ADDR", &format!("127.0.0.1:{}", free_port())).unwrap();
+                    self.proc.restart().unwrap();
+                }
+                Err(e) => panic!("{e:#}"),
             }
-            if let Ok(r) = client.get(format!("{}/readyz", self.url())).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{} not ready within {timeout:?}", self.name);
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Returns the `/readyz` status code.
+    /// Returns the `/readyz` status code (0 when it does not answer).
     pub async fn readyz(&self) -> u16 {
-        reqwest::get(format!("{}/readyz", self.url()))
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
+        self.proc.readyz(&reqwest::Client::new()).await
     }
 
     /// Kills the process with SIGKILL and waits for it.
     pub async fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.start_kill();
-            let _ = c.wait().await;
-        }
+        self.proc.kill().await;
     }
 
-    /// Sends SIGTERM and waits (up to `timeout`) for the process to exit; returns its exit status.
+    /// Sends SIGTERM and waits (up to `timeout`) for the process to exit;
+    /// returns its exit status (`None`: still running, then SIGKILLed).
     pub async fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let mut c = self.child.take()?;
-        let pid = c.id()?;
-        let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
-        tokio::time::timeout(timeout, c.wait()).await.ok()?.ok()
+        self.proc.terminate(timeout).await.1
     }
 
     /// Changes a variable for the next (re)start.
     pub fn set_env(&mut self, key: &str, value: &str) {
-        self.env.insert(key.to_owned(), value.to_owned());
+        self.proc.set_env(key, value).unwrap();
     }
 
     /// Removes a variable for the next (re)start.
     pub fn remove_env(&mut self, key: &str) {
-        self.env.remove(key);
+        self.proc.remove_env(key);
     }
 
     /// Starts the process again with the same environment and waits until ready.
     pub async fn restart(&mut self) {
-        self.kill().await;
-        self.spawn().await;
+        self.proc.kill().await;
+        self.proc.restart().unwrap();
         self.wait_ready(Duration::from_secs(60)).await;
     }
 
     /// Returns the process id.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(Child::id)
+        self.proc.pid()
     }
 }
 
@@ -260,6 +226,11 @@ impl Builder {
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.extra.insert(key.to_owned(), value.to_owned());
         self
+    }
+
+    /// Lifts the per-connection WebSocket rate limit (for tests that send fast).
+    pub fn unlimited(self) -> Self {
+        self.env("WS_RATE_PER_SEC", "100000").env("WS_RATE_BURST", "100000")
     }
 
     /// Starts only these backend services (default: all three).
@@ -394,15 +365,7 @@ impl System {
 
     /// GET with a user's token; returns status and JSON body.
     pub async fn get(&self, gw: usize, path: &str, user: Uuid) -> (u16, serde_json::Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.gateway(gw)))
-            .bearer_auth(self.token(user))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        self.call(reqwest::Method::GET, gw, path, user, None).await
     }
 
     /// POST JSON with a user's token; returns status and JSON body.
@@ -413,27 +376,30 @@ impl System {
         user: Uuid,
         body: serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.gateway(gw)))
-            .bearer_auth(self.token(user))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        self.call(reqwest::Method::POST, gw, path, user, Some(body)).await
     }
 
     /// DELETE with a user's token; returns status and JSON body.
     pub async fn delete(&self, gw: usize, path: &str, user: Uuid) -> (u16, serde_json::Value) {
-        let r = self
+        self.call(reqwest::Method::DELETE, gw, path, user, None).await
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        gw: usize,
+        path: &str,
+        user: Uuid,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
             .http
-            .delete(format!("{}{path}", self.gateway(gw)))
-            .bearer_auth(self.token(user))
-            .send()
-            .await
-            .unwrap();
+            .request(method, format!("{}{path}", self.gateway(gw)))
+            .bearer_auth(self.token(user));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
@@ -441,11 +407,9 @@ impl System {
 
 impl Drop for System {
     fn drop(&mut self) {
-        for s in self.backends.iter_mut().chain(self.gateways.iter_mut()) {
-            if let Some(c) = s.child.as_mut() {
-                let _ = c.start_kill();
-            }
-        }
+        // Dropping a service kills its process.
+        self.backends.clear();
+        self.gateways.clear();
         // Best effort: drop the test database once the services are gone.
         let db = self.env.database.clone();
         let _ = std::process::Command::new("sh")

@@ -33,6 +33,16 @@ impl WsClient {
             .expect("handshake refused")
     }
 
+    /// Connects as `user` with its own token from a browser page at `origin`.
+    pub async fn connect_from(
+        sys: &System,
+        gw: usize,
+        user: Uuid,
+        origin: &str,
+    ) -> Result<WsClient, Refused> {
+        Self::connect_with(sys, gw, user, Some(&sys.token(user)), Some(origin)).await
+    }
+
     /// Connects with an explicit token (header) and origin; `Err` carries the HTTP status.
     pub async fn connect_with(
         sys: &System,

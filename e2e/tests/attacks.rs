@@ -128,27 +128,13 @@ async fn impersonation_and_foreign_origins_are_403_and_nobody_comes_online() {
     let (alice, mallory) = (Uuid::now_v7(), Uuid::now_v7());
     let as_alice = WsClient::connect_with(&sys, 0, alice, Some(&sys.token(mallory)), None).await;
     assert_eq!(as_alice.err().map(|r| r.0), Some(403), "mallory's token on alice's path");
-    let foreign = WsClient::connect_with(
-        &sys,
-        0,
-        alice,
-        Some(&sys.token(alice)),
-        Some("https://evil.example"),
-    )
-    .await;
+    let foreign = WsClient::connect_from(&sys, 0, alice, "https://evil.example").await;
     assert_eq!(foreign.err().map(|r| r.0), Some(403), "a foreign Origin");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, online) = sys.get(0, "/api/stats/online", mallory).await;
     assert_eq!(online["online"], 0, "no refused handshake counts as a connection");
     // The allowed origin, and a native client without Origin, connect.
-    let ok = WsClient::connect_with(
-        &sys,
-        0,
-        alice,
-        Some(&sys.token(alice)),
-        Some("https://app.example"),
-    )
-    .await;
+    let ok = WsClient::connect_from(&sys, 0, alice, "https://app.example").await;
     assert!(ok.is_ok());
     assert!(WsClient::connect_with(&sys, 0, alice, Some(&sys.token(alice)), None).await.is_ok());
 }

@@ -46,23 +46,9 @@ async fn handshake_refuses_missing_invalid_and_impersonating_tokens() {
         WsClient::connect_with(&sys, 0, alice, Some(&sys.token(bob)), Some("https://app.example"))
             .await;
     assert_eq!(imp.err().map(|r| r.0), Some(403));
-    let bad_origin = WsClient::connect_with(
-        &sys,
-        0,
-        alice,
-        Some(&sys.token(alice)),
-        Some("https://evil.example"),
-    )
-    .await;
+    let bad_origin = WsClient::connect_from(&sys, 0, alice, "https://evil.example").await;
     assert_eq!(bad_origin.err().map(|r| r.0), Some(403));
-    let ok = WsClient::connect_with(
-        &sys,
-        0,
-        alice,
-        Some(&sys.token(alice)),
-        Some("https://app.example"),
-    )
-    .await;
+    let ok = WsClient::connect_from(&sys, 0, alice, "https://app.example").await;
     assert!(ok.is_ok());
     // The token may come in the query string (browsers).
     let mut q = WsClient::connect_query(&sys, 0, bob, &sys.token(bob)).await.expect("query token");
@@ -639,8 +625,7 @@ async fn a_slow_reader_is_never_closed_and_gets_everything_once_in_order() {
     let sys = System::builder()
         .only(&["chat-persistence"])
         .env("WS_OUTBOUND_QUEUE", "8")
-        .env("WS_RATE_PER_SEC", "100000")
-        .env("WS_RATE_BURST", "100000")
+        .unlimited()
         .start()
         .await;
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
@@ -677,12 +662,7 @@ async fn a_slow_reader_is_never_closed_and_gets_everything_once_in_order() {
 
 #[tokio::test]
 async fn pages_of_large_messages_are_complete() {
-    let sys = System::builder()
-        .only(&["chat-persistence"])
-        .env("WS_RATE_PER_SEC", "100000")
-        .env("WS_RATE_BURST", "100000")
-        .start()
-        .await;
+    let sys = System::builder().only(&["chat-persistence"]).unlimited().start().await;
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     let mut a = WsClient::connect(&sys, 0, alice).await;
     let big = "é".repeat(8_000); // 16 000 bytes: 100 of them are over 1 MB

@@ -43,8 +43,7 @@ async fn live_order_holds_with_two_chat_persistence_replicas_and_16_in_flight() 
     let sys = System::builder()
         .only(&["chat-persistence", "chat-persistence", "presence"])
         .gateways(2)
-        .env("WS_RATE_PER_SEC", "100000")
-        .env("WS_RATE_BURST", "100000")
+        .unlimited()
         .start()
         .await;
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
@@ -193,12 +192,7 @@ async fn read_receipts_reach_every_device_of_the_sender_and_the_readers_other_de
 
 #[tokio::test]
 async fn no_message_row_is_written_twice_on_the_normal_path() {
-    let sys = System::builder()
-        .only(&["chat-persistence", "presence"])
-        .env("WS_RATE_PER_SEC", "100000")
-        .env("WS_RATE_BURST", "100000")
-        .start()
-        .await;
+    let sys = System::builder().only(&["chat-persistence", "presence"]).unlimited().start().await;
     let db = sys.db("chat").await;
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     let mut b = WsClient::connect(&sys, 0, bob).await;

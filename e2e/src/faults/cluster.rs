@@ -11,10 +11,8 @@ use std::{
 use anyhow::{Context, Result};
 use uuid::Uuid;
 
-use super::{
-    procs::{Proc, service_bin_dir},
-    servers::{Nats, Postgres, Redis, TempRoot},
-};
+use super::servers::{Nats, Postgres, Redis, TempRoot};
+use crate::procs::{Proc, service_bin_dir};
 
 /// What a fault hits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -189,7 +187,12 @@ impl Cluster {
                 _ => {}
             }
             env.extend(opts.env.clone());
-            let p = Proc::spawn(name, replica, env, &cluster.log_dir)?;
+            let p = Proc::spawn(
+                name,
+                replica,
+                env,
+                cluster.log_dir.join(format!("{name}-{replica}.log")),
+            )?;
             cluster.services.push(p);
             if name == "chat-persistence" && replica == 0 {
                 // Let the first replica create the database and migrate alone.

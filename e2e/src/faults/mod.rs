@@ -5,7 +5,6 @@
 //! messages and hung sends. See `docs/reliability.md`.
 pub mod check;
 pub mod cluster;
-pub mod procs;
 pub mod rng;
 pub mod servers;
 pub mod workload;

@@ -187,6 +187,24 @@ pub fn command(program: &Path, user: Option<&(String, u32, u32)>) -> Command {
     }
 }
 
+/// Whether a server on `port` answers `hello` (nothing: just connect) with
+/// bytes starting with `expect`, within a second each way.
+async fn greets(port: u16, hello: &[u8], expect: &[u8]) -> bool {
+    let second = Duration::from_secs(1);
+    let Ok(Ok(mut s)) = tokio::time::timeout(second, TcpStream::connect(("127.0.0.1", port))).await
+    else {
+        return false;
+    };
+    if !hello.is_empty() && s.write_all(hello).await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(
+        tokio::time::timeout(second, s.read(&mut buf)).await,
+        Ok(Ok(n)) if buf[..n].starts_with(expect)
+    )
+}
+
 /// One server process: how to start it, its child, its log.
 struct Daemon {
     label: String,
@@ -224,6 +242,12 @@ impl Daemon {
 
     fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)
+    }
+
+    /// Kills it (see [`Daemon::kill_tree`]) and starts it again.
+    async fn respawn(&mut self) -> Result<()> {
+        self.kill_tree().await;
+        self.spawn()
     }
 
     /// SIGKILLs the process and all its descendants at once, and waits for them.
@@ -426,8 +450,7 @@ impl Postgres {
 
     /// Starts it again on the same port (crash recovery) and waits until it accepts connections.
     pub async fn restart(&mut self) -> Result<()> {
-        self.daemon.kill_tree().await;
-        self.daemon.spawn()?;
+        self.daemon.respawn().await?;
         self.wait_ready(Duration::from_secs(120)).await
     }
 }
@@ -484,25 +507,7 @@ impl Redis {
     /// Waits until it answers PING.
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let port = self.port;
-        wait_until("redis", timeout, || async move {
-            let Ok(Ok(mut s)) = tokio::time::timeout(
-                Duration::from_secs(1),
-                TcpStream::connect(("127.0.0.1", port)),
-            )
-            .await
-            else {
-                return false;
-            };
-            if s.write_all(b"PING\r\n").await.is_err() {
-                return false;
-            }
-            let mut buf = [0u8; 16];
-            matches!(
-                tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await,
-                Ok(Ok(n)) if buf[..n].starts_with(b"+PONG")
-            )
-        })
-        .await
+        wait_until("redis", timeout, || greets(port, b"PING\r\n", b"+PONG")).await
     }
 
     /// SIGKILL.
@@ -512,8 +517,7 @@ impl Redis {
 
     /// Starts it again (empty) on the same port.
     pub async fn restart(&mut self) -> Result<()> {
-        self.daemon.kill_tree().await;
-        self.daemon.spawn()?;
+        self.daemon.respawn().await?;
         self.wait_ready(Duration::from_secs(30)).await
     }
 }
@@ -560,22 +564,7 @@ impl Nats {
     /// Waits until it greets with `INFO`.
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let port = self.port;
-        wait_until("nats", timeout, || async move {
-            let Ok(Ok(mut s)) = tokio::time::timeout(
-                Duration::from_secs(1),
-                TcpStream::connect(("127.0.0.1", port)),
-            )
-            .await
-            else {
-                return false;
-            };
-            let mut buf = [0u8; 8];
-            matches!(
-                tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await,
-                Ok(Ok(n)) if buf[..n].starts_with(b"INFO")
-            )
-        })
-        .await
+        wait_until("nats", timeout, || greets(port, b"", b"INFO")).await
     }
 
     /// SIGKILL.
@@ -585,8 +574,7 @@ impl Nats {
 
     /// Starts it again on the same port.
     pub async fn restart(&mut self) -> Result<()> {
-        self.daemon.kill_tree().await;
-        self.daemon.spawn()?;
+        self.daemon.respawn().await?;
         self.wait_ready(Duration::from_secs(30)).await
     }
 }

@@ -44,23 +44,16 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts replica `replica` of `name` with `env` (which must hold `HTTP_ADDR`), logging under `log_dir`.
+    /// Starts replica `replica` of `name` with `env` (which must hold
+    /// `HTTP_ADDR`), appending its output to `log`.
     pub fn spawn(
         name: &str,
         replica: usize,
         env: HashMap<String, String>,
-        log_dir: &Path,
+        log: PathBuf,
     ) -> Result<Self> {
         let addr: SocketAddr = env.get("HTTP_ADDR").context("HTTP_ADDR")?.parse()?;
-        let mut p = Self {
-            name: name.to_owned(),
-            replica,
-            addr,
-            log: log_dir.join(format!("{name}-{replica}.log")),
-            env,
-            child: None,
-            starts: 0,
-        };
+        let mut p = Self { name: name.to_owned(), replica, addr, log, env, child: None, starts: 0 };
         p.start()?;
         Ok(p)
     }
@@ -91,7 +84,7 @@ impl Proc {
             );
         }
         let bin = service_bin_dir().join(&self.name);
-        let child = super::servers::command(&bin, None)
+        let child = crate::faults::servers::command(&bin, None)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&self.env)
@@ -106,6 +99,20 @@ impl Proc {
         self.child = Some(child);
         self.starts += 1;
         Ok(())
+    }
+
+    /// Changes a variable for the next (re)start; `HTTP_ADDR` moves it.
+    pub fn set_env(&mut self, key: &str, value: &str) -> Result<()> {
+        if key == "HTTP_ADDR" {
+            self.addr = value.parse()?;
+        }
+        self.env.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    /// Removes a variable for the next (re)start.
+    pub fn remove_env(&mut self, key: &str) {
+        self.env.remove(key);
     }
 
     /// The process id while it runs.
@@ -184,7 +191,7 @@ impl Proc {
         let started = Instant::now();
         let Some(mut c) = self.child.take() else { return (Duration::ZERO, None) };
         if let Some(pid) = c.id() {
-            super::servers::signal("-TERM", &[pid]);
+            crate::faults::servers::signal("-TERM", &[pid]);
         }
         match tokio::time::timeout(timeout, c.wait()).await {
             Ok(Ok(status)) => (started.elapsed(), Some(status)),
