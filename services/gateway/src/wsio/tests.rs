@@ -9,64 +9,65 @@ use tokio_tungstenite::{
     tungstenite::{Message, protocol::Role, protocol::frame::coding::CloseCode},
 };
 
-use super::{Incoming, RecvError, Socket, frame::ProtocolError};
+use super::{Frames, Incoming, RecvError, Sink, frame::ProtocolError, split};
 
 const MAX: usize = 64 * 1024;
 
 /// A server socket and a client already past the handshake.
-async fn pair() -> (Socket, WebSocketStream<TcpStream>) {
+async fn pair() -> ((Frames, Sink), WebSocketStream<TcpStream>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     let (server, _) = listener.accept().await.unwrap();
     let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
-    (Socket::new(server, BytesMut::new(), MAX), client)
+    (split(server, BytesMut::new(), MAX), client)
 }
 
-async fn recv(socket: &mut Socket) -> Result<Incoming, RecvError> {
-    tokio::time::timeout(Duration::from_secs(5), socket.recv()).await.expect("recv timed out")
+async fn recv(frames: &mut Frames) -> Result<Incoming, RecvError> {
+    tokio::time::timeout(Duration::from_secs(5), frames.recv()).await.expect("recv timed out")
 }
 
 #[tokio::test]
 async fn text_both_ways_and_pings_answered() {
-    let (mut server, mut client) = pair().await;
+    let ((mut frames, mut sink), mut client) = pair().await;
     client.send(Message::text("hello")).await.unwrap();
     client.send(Message::Ping(b"p1".to_vec().into())).await.unwrap();
     client.send(Message::text("é".repeat(20_000))).await.unwrap();
-    assert_eq!(recv(&mut server).await.unwrap(), Incoming::Text("hello".into()));
-    assert_eq!(recv(&mut server).await.unwrap(), Incoming::Ping);
-    assert_eq!(recv(&mut server).await.unwrap(), Incoming::Text("é".repeat(20_000).into()));
-    server.send_text(b"one").await.unwrap();
-    server.ping();
-    server.send_text(&[b'x'; 70_000]).await.unwrap();
-    server.flush().await.unwrap();
-    assert_eq!(server.backlog(), 0);
+    assert_eq!(recv(&mut frames).await.unwrap(), Incoming::Text("hello".into()));
+    assert_eq!(recv(&mut frames).await.unwrap(), Incoming::Ping(b"p1".to_vec().into()));
+    sink.pong(b"p1");
+    assert_eq!(recv(&mut frames).await.unwrap(), Incoming::Text("é".repeat(20_000).into()));
+    sink.send_text(b"one").await.unwrap();
+    sink.ping();
+    sink.send_text(&[b'x'; 70_000]).await.unwrap();
+    sink.flush().await.unwrap();
+    assert_eq!(sink.backlog(), 0);
     // The pong was queued before "one" and goes out first.
     assert_eq!(client.next().await.unwrap().unwrap(), Message::Pong(b"p1".to_vec().into()));
     assert_eq!(client.next().await.unwrap().unwrap(), Message::text("one"));
     assert!(matches!(client.next().await.unwrap().unwrap(), Message::Ping(_)));
     assert_eq!(client.next().await.unwrap().unwrap().into_data().len(), 70_000);
     client.send(Message::Pong(Vec::new().into())).await.unwrap();
-    assert_eq!(recv(&mut server).await.unwrap(), Incoming::Pong);
+    assert_eq!(recv(&mut frames).await.unwrap(), Incoming::Pong);
 }
 
 #[tokio::test]
 async fn idle_socket_holds_no_buffer() {
-    let (mut server, mut client) = pair().await;
+    let ((mut frames, mut sink), mut client) = pair().await;
     for i in 0..50 {
         client.send(Message::text(format!("message {i}"))).await.unwrap();
     }
     for i in 0..50 {
-        assert_eq!(recv(&mut server).await.unwrap(), Incoming::Text(format!("message {i}").into()));
+        assert_eq!(recv(&mut frames).await.unwrap(), Incoming::Text(format!("message {i}").into()));
     }
-    server.send_text(&[b'y'; 10_000]).await.unwrap();
-    server.flush().await.unwrap();
-    assert_eq!(server.held(), 0, "read and write buffers released once drained");
+    sink.send_text(&[b'y'; 10_000]).await.unwrap();
+    sink.flush().await.unwrap();
+    assert_eq!(frames.held() + sink.held(), 0, "read and write buffers released once drained");
     drop(client);
 }
 
 #[tokio::test]
 async fn fragments_are_put_together() {
-    let (mut server, client) = pair().await;
+    let ((mut frames, _sink), client) = pair().await;
     let mut raw = client.into_inner();
     use tokio::io::AsyncWriteExt;
     let mut bytes = masked(false, 0x1, b"frag");
@@ -77,8 +78,8 @@ async fn fragments_are_put_together() {
     for b in bytes {
         raw.write_all(&[b]).await.unwrap();
     }
-    assert_eq!(recv(&mut server).await.unwrap(), Incoming::Ping);
-    assert_eq!(recv(&mut server).await.unwrap(), Incoming::Text("fragmented".into()));
+    assert_eq!(recv(&mut frames).await.unwrap(), Incoming::Ping(Default::default()));
+    assert_eq!(recv(&mut frames).await.unwrap(), Incoming::Text("fragmented".into()));
 }
 
 #[tokio::test]
@@ -99,10 +100,10 @@ async fn protocol_errors_carry_their_close_codes() {
         ),
     ];
     for (bytes, expected, code) in cases {
-        let (mut server, client) = pair().await;
+        let ((mut frames, _sink), client) = pair().await;
         let mut raw = client.into_inner();
         raw.write_all(&bytes).await.unwrap();
-        match recv(&mut server).await {
+        match recv(&mut frames).await {
             Err(RecvError::Protocol(e)) => {
                 assert_eq!(e, expected);
                 assert_eq!(e.close_code(), code);
@@ -114,9 +115,9 @@ async fn protocol_errors_carry_their_close_codes() {
 
 #[tokio::test]
 async fn binary_and_close() {
-    let (mut server, mut client) = pair().await;
+    let ((mut frames, sink), mut client) = pair().await;
     client.send(Message::binary(vec![1, 2, 3])).await.unwrap();
-    assert_eq!(recv(&mut server).await.unwrap(), Incoming::Binary);
+    assert_eq!(recv(&mut frames).await.unwrap(), Incoming::Binary);
     client
         .send(Message::Close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
             code: CloseCode::Library(4001),
@@ -124,8 +125,8 @@ async fn binary_and_close() {
         })))
         .await
         .unwrap();
-    assert_eq!(recv(&mut server).await.unwrap(), Incoming::Close(4001));
-    server.close(Some(4001), "bye", Duration::from_secs(1)).await;
+    assert_eq!(recv(&mut frames).await.unwrap(), Incoming::Close(4001));
+    sink.close(frames, Some(4001), "bye", Duration::from_secs(1)).await;
     let mut saw_close = false;
     while let Some(Ok(msg)) = client.next().await {
         saw_close |=
@@ -136,12 +137,12 @@ async fn binary_and_close() {
 
 #[tokio::test]
 async fn server_close_reaches_a_client_that_sent_unread_frames() {
-    let (mut server, mut client) = pair().await;
+    let ((mut frames, sink), mut client) = pair().await;
     for _ in 0..100 {
         client.send(Message::text("unread")).await.unwrap();
     }
-    assert!(matches!(recv(&mut server).await.unwrap(), Incoming::Text(_)));
-    server.close(Some(1012), "restarting", Duration::from_secs(1)).await;
+    assert!(matches!(recv(&mut frames).await.unwrap(), Incoming::Text(_)));
+    sink.close(frames, Some(1012), "restarting", Duration::from_secs(1)).await;
     let mut code = None;
     while let Some(Ok(msg)) = client.next().await {
         if let Message::Close(Some(f)) = msg {
@@ -153,16 +154,16 @@ async fn server_close_reaches_a_client_that_sent_unread_frames() {
 
 #[tokio::test]
 async fn a_client_that_does_not_read_holds_the_sender_at_the_high_water_mark() {
-    let (mut server, _client) = pair().await;
+    let ((_frames, mut sink), _client) = pair().await;
     let chunk = vec![b'z'; 16 * 1024];
     let filled = tokio::time::timeout(Duration::from_secs(3), async {
         loop {
-            server.send_text(&chunk).await.unwrap();
+            sink.send_text(&chunk).await.unwrap();
         }
     })
     .await;
     assert!(filled.is_err(), "send_text must wait once the client stops reading");
-    assert!(server.backlog() < 256 * 1024 + 32 * 1024, "backlog {}", server.backlog());
+    assert!(sink.backlog() < 256 * 1024 + 32 * 1024, "backlog {}", sink.backlog());
 }
 
 /// A client frame, masked.
