@@ -73,6 +73,26 @@ impl Env {
         self.declared().filter(|v| !read.contains(v)).collect()
     }
 
+    /// Runs a service's `load` on only the `given` values and checks that
+    /// it read every variable the service declares (all but `RUST_LOG` and
+    /// `LOG_FORMAT`, which telemetry reads). For the unit test that keeps a
+    /// service's list exact: `load` also fails on a variable it reads but
+    /// does not declare.
+    pub fn check_reads<T>(
+        own: &'static [&'static str],
+        given: &[(&'static str, &str)],
+        load: impl FnOnce(&Env) -> Result<T, ConfigError>,
+    ) -> Result<(), String> {
+        let env = Self::given(own, given);
+        load(&env).map_err(|e| format!("load failed: {e}"))?;
+        let unread: Vec<&str> =
+            env.unread().into_iter().filter(|v| !["RUST_LOG", "LOG_FORMAT"].contains(v)).collect();
+        match unread.is_empty() {
+            true => Ok(()),
+            false => Err(format!("declared but never read: {}", unread.join(", "))),
+        }
+    }
+
     /// Reads a declared variable; unset and empty are both `None`.
     pub fn var(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
         if !self.declared().any(|v| v == name) {
@@ -222,5 +242,8 @@ mod tests {
         let common = CommonSettings::load(&env, "127.0.0.1:1").map(|c| c.http_addr.port());
         assert_eq!(common.ok(), Some(1));
         assert_eq!(env.unread(), ["RUST_LOG", "LOG_FORMAT"]);
+        let read_one = |env: &Env| env.var("OWN").map(drop);
+        let unread = Env::check_reads(&["OWN", "NEVER"], &[], read_one).unwrap_err();
+        assert!(unread.contains("NEVER") && unread.contains("HTTP_ADDR"), "{unread}");
     }
 }

@@ -12,7 +12,7 @@ use shared::{
     reply::unavailable,
 };
 
-use super::{Ctx, comment as to_proto, event, id, post_not_found};
+use super::{Ctx, comment as to_proto, counters_changed, id, post_not_found};
 use crate::{
     repository::{self, CommentRow},
     validate,
@@ -34,17 +34,6 @@ pub async fn comment(ctx: Arc<Ctx>, req: CommentRequest) -> Result<Comment, Erro
         .await
         .map_err(|e| unavailable(&e))?
         .ok_or_else(post_not_found)?;
-    let ev = event(
-        UpdateType::Newcomment,
-        post,
-        counters.user_id,
-        user,
-        counters.likes_count,
-        counters.comments_count,
-    );
-    if counters.user_id != user {
-        ctx.live.counter_update(counters.user_id, ev.clone());
-    }
-    ctx.live.announce(&ev).await;
+    counters_changed(&ctx, UpdateType::Newcomment, post, user, &counters).await;
     Ok(to_proto(&row))
 }

@@ -12,7 +12,7 @@ use shared::{
     reply::unavailable,
 };
 
-use super::{Ctx, event, id, post_not_found};
+use super::{Ctx, counters_changed, id, post_not_found};
 use crate::repository::{self, LikeOutcome};
 
 /// `feed.v1.rpc.like` (`liked`) or `unlike`.
@@ -27,18 +27,7 @@ pub async fn like(ctx: Arc<Ctx>, req: PostAction, liked: bool) -> Result<LikeSta
     let LikeOutcome { changed, counters } =
         outcome.map_err(|e| unavailable(&e))?.ok_or_else(post_not_found)?;
     if liked && changed {
-        let ev = event(
-            UpdateType::Newlike,
-            post,
-            counters.user_id,
-            user,
-            counters.likes_count,
-            counters.comments_count,
-        );
-        if counters.user_id != user {
-            ctx.live.counter_update(counters.user_id, ev.clone());
-        }
-        ctx.live.announce(&ev).await;
+        counters_changed(&ctx, UpdateType::Newlike, post, user, &counters).await;
     }
     Ok(LikeState {
         post_id: uuid_bytes(post),

@@ -10,7 +10,7 @@ use shared::{
         common::v1::{ErrorCode, ErrorReply},
         feed::v1::{
             ActiveUsersReply, Comment, CommentReply, CommentsReply, DeleteReply, FeedEvent,
-            FollowReply, LikeReply, Post, PostReply, PostsReply, UpdateType, UsersReply,
+            FollowReply, LikeReply, Post, PostList, PostReply, PostsReply, UpdateType, UsersReply,
         },
     },
     serve::Route,
@@ -168,6 +168,28 @@ async fn audience(ctx: &Ctx, author: Uuid, fanned_out: bool) -> (Vec<Uuid>, Vec<
     let mut timelines = followers.clone();
     timelines.push(author);
     (timelines, followers)
+}
+
+/// Tells of a like or comment by `actor`: the post's author (unless it was
+/// theirs) by a coalesced live update, everyone on `feed.v1.events`.
+async fn counters_changed(
+    ctx: &Ctx,
+    kind: UpdateType,
+    post: Uuid,
+    actor: Uuid,
+    counters: &repository::Counters,
+) {
+    let author = counters.user_id;
+    let ev = event(kind, post, author, actor, counters.likes_count, counters.comments_count);
+    if author != actor {
+        ctx.live.counter_update(author, ev.clone());
+    }
+    ctx.live.announce(&ev).await;
+}
+
+/// A list of posts, as many as fit in one reply.
+fn posts(ctx: &Ctx, rows: &[PostRow]) -> PostList {
+    PostList { posts: shared::nats::fit_reply(&ctx.nats, rows.iter().map(post)) }
 }
 
 /// Sends a post's event to `followers` and on `feed.v1.events`, without

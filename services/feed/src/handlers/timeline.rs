@@ -11,7 +11,7 @@ use shared::{
     reply::unavailable,
 };
 
-use super::{Ctx, id, post};
+use super::{Ctx, id, posts};
 
 /// `feed.v1.rpc.timeline`.
 pub async fn timeline(ctx: Arc<Ctx>, req: PageRequest) -> Result<PostList, ErrorReply> {
@@ -19,5 +19,5 @@ pub async fn timeline(ctx: Arc<Ctx>, req: PageRequest) -> Result<PostList, Error
     let limit = page_size(req.limit, POSTS_PAGE, PAGE_MAX) as usize;
     let rows =
         ctx.timelines.page(user, limit, req.offset as usize).await.map_err(|e| unavailable(&e))?;
-    Ok(PostList { posts: shared::nats::fit_reply(&ctx.nats, rows.iter().map(post)) })
+    Ok(posts(&ctx, &rows))
 }

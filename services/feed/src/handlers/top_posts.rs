@@ -11,12 +11,12 @@ use shared::{
     reply::unavailable,
 };
 
-use super::{Ctx, post};
+use super::{Ctx, posts};
 use crate::repository;
 
 /// `feed.v1.rpc.top_posts`.
 pub async fn top_posts(ctx: Arc<Ctx>, req: TopPostsRequest) -> Result<PostList, ErrorReply> {
     let limit = i64::from(page_size(req.limit, STATS_PAGE, PAGE_MAX));
     let rows = repository::top_posts(&ctx.pool, limit).await.map_err(|e| unavailable(&e))?;
-    Ok(PostList { posts: shared::nats::fit_reply(&ctx.nats, rows.iter().map(post)) })
+    Ok(posts(&ctx, &rows))
 }

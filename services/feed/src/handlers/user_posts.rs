@@ -10,7 +10,7 @@ use shared::{
     reply::unavailable,
 };
 
-use super::{Ctx, id, post};
+use super::{Ctx, id, posts};
 use crate::repository;
 
 /// `feed.v1.rpc.user_posts`.
@@ -20,5 +20,5 @@ pub async fn user_posts(ctx: Arc<Ctx>, req: PageRequest) -> Result<PostList, Err
     let rows = repository::user_posts(&ctx.pool, user, limit, i64::from(req.offset))
         .await
         .map_err(|e| unavailable(&e))?;
-    Ok(PostList { posts: shared::nats::fit_reply(&ctx.nats, rows.iter().map(post)) })
+    Ok(posts(&ctx, &rows))
 }
