@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Checks that every deployment sets every variable its service reads.
 
-The variables each binary reads are parsed from shared/src/config.rs
-(COMMON_ENV_VARS for every service, SERVICE_ENV_VARS per binary). Then:
+The variables each binary reads are the one list each service declares
+beside its Settings::load: COMMON_ENV_VARS in shared/src/config.rs for every
+service, and ENV_VARS in services/<binary>/src/config.rs (Settings::load can
+read no variable these lists lack, and a unit test per service fails when
+one is listed but not read). Then:
 
 - docker-compose.yml: every compose service whose command runs one of the
   four binaries must set all of that binary's variables (environment,
@@ -17,6 +20,8 @@ The variables each binary reads are parsed from shared/src/config.rs
   its preStop sleep plus SHUTDOWN_GRACE_SECS, and a compose service's
   stop_grace_period must exceed SHUTDOWN_GRACE_SECS, so a drain is never
   cut short by SIGKILL.
+- Docs: the configuration table of README.md lists every variable with the
+  services that read it ("all" for the common ones), and nothing else.
 
 Kustomize patch files (any path with a `patches` directory) and
 kustomization files are not resources: they are skipped, except that
@@ -54,35 +59,75 @@ class InputError(Exception):
 
 
 # --------------------------------------------------------------------------
-# shared/src/config.rs
+# The lists the services declare
 # --------------------------------------------------------------------------
 
 
-def parse_config_rs(path: Path) -> tuple[list[str], dict[str, list[str]]]:
-    """Returns (COMMON_ENV_VARS, {binary: SERVICE_ENV_VARS[binary]})."""
+def rust_str_list(path: Path, const: str) -> list[str]:
+    """The string literals of `const <const>: &[&str] = &[...];` in a Rust file."""
     try:
         src = path.read_text(encoding="utf-8")
     except OSError as e:
         raise InputError(f"cannot read {path}: {e}") from e
     # Drop line comments so a commented-out entry does not count.
     src = re.sub(r"//[^\n]*", "", src)
-    common_m = re.search(
-        r"const\s+COMMON_ENV_VARS\s*:\s*&\[\s*&str\s*\]\s*=\s*&\[(.*?)\]\s*;", src, re.S
-    )
-    if not common_m:
-        raise InputError(f"COMMON_ENV_VARS not found in {path}")
-    common = re.findall(r'"([A-Za-z0-9_]+)"', common_m.group(1))
-    block_m = re.search(r"const\s+SERVICE_ENV_VARS\s*:[^=]*=\s*&\[(.*?)\n\]\s*;", src, re.S)
-    if not block_m:
-        raise InputError(f"SERVICE_ENV_VARS not found in {path}")
-    services: dict[str, list[str]] = {}
-    for name, body in re.findall(
-        r'\(\s*"([A-Za-z0-9_-]+)"\s*,\s*&\[(.*?)\]\s*,?\s*\)', block_m.group(1), re.S
-    ):
-        services[name] = re.findall(r'"([A-Za-z0-9_]+)"', body)
-    if not common or not services:
-        raise InputError(f"no variables parsed from {path}")
+    m = re.search(rf"const\s+{const}\s*:\s*&\[\s*&str\s*\]\s*=\s*&\[(.*?)\]\s*;", src, re.S)
+    if not m:
+        raise InputError(f"{const} not found in {rel(path)}")
+    names = re.findall(r'"([A-Za-z0-9_]+)"', m.group(1))
+    if not names:
+        raise InputError(f"no variables in {const} of {rel(path)}")
+    return names
+
+
+def declared_env(root: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """Returns (COMMON_ENV_VARS, {binary: its ENV_VARS}); a service's binary is
+    named after its directory under services/."""
+    common = rust_str_list(root / "shared/src/config.rs", "COMMON_ENV_VARS")
+    services = {
+        config.parent.parent.name: rust_str_list(config, "ENV_VARS")
+        for config in sorted((root / "services").glob("*/src/config.rs"))
+    }
+    if not services:
+        raise InputError(f"no services/*/src/config.rs under {root}")
     return common, services
+
+
+# --------------------------------------------------------------------------
+# README.md's configuration table
+# --------------------------------------------------------------------------
+
+
+def check_readme(path: Path, common: list[str], per_service: dict[str, list[str]], errors: list[str]):
+    """Every declared variable is a row of the table, naming the services
+    that read it (`all` for the common ones), and every row is declared."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e}") from e
+    section = text.split("## Configuration", 1)[-1].split("\n## ", 1)[0]
+    documented: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not cells[0].startswith("`"):
+            continue
+        services = {s.strip() for s in cells[1].split(",")}
+        for var in re.findall(r"`([A-Z0-9_]+)`", cells[0]):
+            documented[var] = services
+    wanted: dict[str, set[str]] = {v: {"all"} for v in common}
+    for binary, names in per_service.items():
+        for v in names:
+            wanted.setdefault(v, set()).add(binary)
+    for var, services in sorted(wanted.items()):
+        if var not in documented:
+            errors.append(f"{rel(path)}: {var} ({', '.join(sorted(services))}) is not in the configuration table")
+        elif documented[var] != services:
+            errors.append(
+                f"{rel(path)}: {var} is read by {', '.join(sorted(services))}, "
+                f"the configuration table says {', '.join(sorted(documented[var]))}"
+            )
+    for var in sorted(set(documented) - set(wanted)):
+        errors.append(f"{rel(path)}: {var} is in the configuration table but no service declares it")
 
 
 # --------------------------------------------------------------------------
@@ -355,16 +400,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compose", type=Path, default=ROOT / "docker-compose.yml")
     parser.add_argument("--k8s", type=Path, action="append",
                         help="directory of Kubernetes manifests (repeatable; default k8s/)")
-    parser.add_argument("--config", type=Path, default=ROOT / "shared/src/config.rs")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
     parser.add_argument("--quiet", action="store_true", help="print only errors")
     args = parser.parse_args(argv)
     k8s_dirs = args.k8s or [ROOT / "k8s"]
 
     try:
-        common, per_service = parse_config_rs(args.config)
+        common, per_service = declared_env(ROOT)
         wanted = {svc: common + [v for v in extra if v not in common] for svc, extra in per_service.items()}
         errors: list[str] = []
         notes: list[str] = []
+        check_readme(args.readme, common, per_service, errors)
         check_compose(args.compose, wanted, errors, notes)
         for d in k8s_dirs:
             check_k8s(d, wanted, errors, notes)
@@ -373,8 +419,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if not args.quiet:
-        print(f"check_env: {rel(args.config)}: {len(common)} common variables; "
-              + ", ".join(f"{s} +{len(v)}" for s, v in per_service.items()))
+        print(f"check_env: {len(common)} common variables (shared/src/config.rs); "
+              + ", ".join(f"{s} +{len(v)}" for s, v in per_service.items())
+              + " (services/<binary>/src/config.rs)")
         for line in notes:
             print(line)
     if errors:
@@ -382,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"MISSING {line}" if line.endswith("is not set") else f"ERROR   {line}", file=sys.stderr)
         print(f"check_env: FAILED ({len(errors)} problem(s))", file=sys.stderr)
         return 1
-    print("check_env: every service sets every variable it reads, in compose and in Kubernetes")
+    print("check_env: every service sets every variable it reads, in compose and in Kubernetes,"
+          " and the README documents each one")
     return 0
 
 

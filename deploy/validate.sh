@@ -313,7 +313,7 @@ run_check "image: deploy/Dockerfile and .dockerignore" check_dockerfile
 # Environment variables
 # ---------------------------------------------------------------------------
 
-run_check "env: deploy/check_env.py (compose + k8s vs shared/src/config.rs)" \
+run_check "env: deploy/check_env.py (compose, k8s and README vs the services' config.rs)" \
     "$PYTHON" deploy/check_env.py
 
 echo

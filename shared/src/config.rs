@@ -1,7 +1,7 @@
 //! Typed settings from the environment (SPEC §6). Each service parses its
 //! variables once at start-up and fails fast with a message naming the
 //! variable; defaults make the local run work with no configuration.
-use std::{net::SocketAddr, str::FromStr, time::Duration};
+use std::{cell::RefCell, collections::HashMap, net::SocketAddr, str::FromStr, time::Duration};
 
 use secrecy::SecretString;
 
@@ -11,6 +11,9 @@ pub enum ConfigError {
     /// A required variable is not set.
     #[error("{0} is required but not set")]
     Missing(&'static str),
+    /// A service reads a variable it does not declare (a bug).
+    #[error("{0} is read but not declared in the service's ENV_VARS")]
+    Undeclared(&'static str),
     /// A variable is set but does not parse.
     #[error("{var} is invalid: {reason}")]
     Invalid {
@@ -21,7 +24,8 @@ pub enum ConfigError {
     },
 }
 
-/// Variables every service reads.
+/// Variables every service reads: [`CommonSettings::load`] reads all but
+/// `RUST_LOG` and `LOG_FORMAT`, which [`crate::telemetry::init`] reads.
 pub const COMMON_ENV_VARS: &[&str] = &[
     "HTTP_ADDR",
     "NATS_URL",
@@ -34,119 +38,126 @@ pub const COMMON_ENV_VARS: &[&str] = &[
     "LOG_FORMAT",
 ];
 
-/// Variables each service reads beyond [`COMMON_ENV_VARS`], by binary name.
-/// Deployment manifests are checked against this list.
-pub const SERVICE_ENV_VARS: &[(&str, &[&str])] = &[
-    (
-        "gateway",
-        &[
-            "JWT_SECRET",
-            "JWT_ISSUER",
-            "JWT_AUDIENCE",
-            "ALLOWED_ORIGINS",
-            "GATEWAY_ID",
-            "WS_MAX_FRAME_BYTES",
-            "WS_IDLE_TIMEOUT_SECS",
-            "WS_PING_INTERVAL_SECS",
-            "WS_RATE_PER_SEC",
-            "WS_RATE_BURST",
-            "API_RATE_PER_SEC",
-            "API_RATE_BURST",
-            "WS_SEND_RATE_PER_SEC",
-            "WS_SEND_RATE_BURST",
-            "WS_TYPING_RATE_PER_SEC",
-            "WS_TYPING_RATE_BURST",
-            "WS_RECEIPT_RATE_PER_SEC",
-            "WS_RECEIPT_RATE_BURST",
-            "WS_SYNC_RATE_PER_SEC",
-            "WS_SYNC_RATE_BURST",
-            "API_WRITE_RATE_PER_SEC",
-            "API_WRITE_RATE_BURST",
-            "WS_MAX_CONNECTIONS_PER_USER",
-            "WS_OUTBOUND_QUEUE",
-            "PRESENCE_HEARTBEAT_SECS",
-            "DEV_MODE",
-        ],
-    ),
-    (
-        "chat-persistence",
-        &[
-            "DATABASE_URL",
-            "DATABASE_MAX_CONNECTIONS",
-            "ENCRYPTION_KEY",
-            "ENCRYPTION_OLD_KEYS",
-            "CHAT_BATCH_MAX",
-            "CHAT_BATCH_WAIT_MS",
-        ],
-    ),
-    (
-        "feed",
-        &[
-            "DATABASE_URL",
-            "DATABASE_MAX_CONNECTIONS",
-            "REDIS_URL",
-            "REDIS_KEY_PREFIX",
-            "FEED_TIMELINE_CAP",
-            "FEED_FANOUT_MAX_FOLLOWERS",
-        ],
-    ),
-    (
-        "presence",
-        &["REDIS_URL", "REDIS_KEY_PREFIX", "PRESENCE_GRACE_MS", "PRESENCE_GATEWAY_TTL_SECS"],
-    ),
-];
-
-/// Reads a variable; unset and empty are both `None`.
-pub fn var(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// The environment as one service sees it: the variables it declares (its
+/// own `ENV_VARS`, listed beside its `Settings::load`, and
+/// [`COMMON_ENV_VARS`]) and nothing else. Reading a variable the service
+/// does not declare is an error, so the list is the one the service reads
+/// (`deploy/check_env.py` and the README's table are checked against it).
+pub struct Env {
+    own: &'static [&'static str],
+    /// Values given by a test; `None` reads the process environment.
+    given: Option<HashMap<&'static str, String>>,
+    read: RefCell<Vec<&'static str>>,
 }
 
-/// Reads a required variable.
-pub fn required(name: &'static str) -> Result<String, ConfigError> {
-    var(name).ok_or(ConfigError::Missing(name))
-}
-
-/// Reads a variable with a default.
-pub fn or(name: &'static str, default: &str) -> String {
-    var(name).unwrap_or_else(|| default.to_owned())
-}
-
-/// Reads and parses a variable, with a default when unset.
-pub fn parse<T: FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    match var(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|e: T::Err| ConfigError::Invalid { var: name, reason: e.to_string() }),
+impl Env {
+    /// The process environment, for a service declaring `own`.
+    pub fn process(own: &'static [&'static str]) -> Self {
+        Self { own, given: None, read: RefCell::default() }
     }
-}
 
-/// Reads a positive whole number with a default.
-pub fn positive(name: &'static str, default: u64) -> Result<u64, ConfigError> {
-    let v: u64 = parse(name, default)?;
-    if v == 0 {
-        return Err(ConfigError::Invalid { var: name, reason: "must be greater than 0".into() });
+    /// Only the given values (for tests: the process environment is shared).
+    pub fn given(own: &'static [&'static str], values: &[(&'static str, &str)]) -> Self {
+        let given = values.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        Self { own, given: Some(given), read: RefCell::default() }
     }
-    Ok(v)
-}
 
-/// Reads a boolean (`true/false/1/0/yes/no`) with a default.
-pub fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match var(name).map(|v| v.to_ascii_lowercase()) {
-        None => Ok(default),
-        Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
-        Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
-        Some(_) => Err(ConfigError::Invalid { var: name, reason: "expected true or false".into() }),
+    /// Every declared variable: the common ones, then the service's own.
+    pub fn declared(&self) -> impl Iterator<Item = &'static str> + '_ {
+        COMMON_ENV_VARS.iter().chain(self.own).copied()
     }
-}
 
-/// Reads a secret; it is never logged or shown.
-pub fn secret(name: &'static str) -> Result<SecretString, ConfigError> {
-    required(name).map(SecretString::from)
+    /// The declared variables nothing has read yet.
+    pub fn unread(&self) -> Vec<&'static str> {
+        let read = self.read.borrow();
+        self.declared().filter(|v| !read.contains(v)).collect()
+    }
+
+    /// Runs a service's `load` on only the `given` values and checks that
+    /// it read every variable the service declares (all but `RUST_LOG` and
+    /// `LOG_FORMAT`, which telemetry reads). For the unit test that keeps a
+    /// service's list exact: `load` also fails on a variable it reads but
+    /// does not declare.
+    pub fn check_reads<T>(
+        own: &'static [&'static str],
+        given: &[(&'static str, &str)],
+        load: impl FnOnce(&Env) -> Result<T, ConfigError>,
+    ) -> Result<(), String> {
+        let env = Self::given(own, given);
+        load(&env).map_err(|e| format!("load failed: {e}"))?;
+        let unread: Vec<&str> =
+            env.unread().into_iter().filter(|v| !["RUST_LOG", "LOG_FORMAT"].contains(v)).collect();
+        match unread.is_empty() {
+            true => Ok(()),
+            false => Err(format!("declared but never read: {}", unread.join(", "))),
+        }
+    }
+
+    /// Reads a declared variable; unset and empty are both `None`.
+    pub fn var(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        if !self.declared().any(|v| v == name) {
+            return Err(ConfigError::Undeclared(name));
+        }
+        self.read.borrow_mut().push(name);
+        let value = match &self.given {
+            Some(given) => given.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        };
+        Ok(value.filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Reads a required variable.
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.var(name)?.ok_or(ConfigError::Missing(name))
+    }
+
+    /// Reads a variable with a default.
+    pub fn or(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        Ok(self.var(name)?.unwrap_or_else(|| default.to_owned()))
+    }
+
+    /// Reads and parses a variable, with a default when unset.
+    pub fn parse<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.var(name)? {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Invalid { var: name, reason: e.to_string() }),
+        }
+    }
+
+    /// Reads a positive whole number with a default.
+    pub fn positive(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        let v: u64 = self.parse(name, default)?;
+        if v == 0 {
+            return Err(ConfigError::Invalid {
+                var: name,
+                reason: "must be greater than 0".into(),
+            });
+        }
+        Ok(v)
+    }
+
+    /// Reads a boolean (`true/false/1/0/yes/no/on/off`) with a default.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.var(name)?.map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+            Some(_) => {
+                Err(ConfigError::Invalid { var: name, reason: "expected true or false".into() })
+            }
+        }
+    }
+
+    /// Reads a required secret; it is never logged or shown.
+    pub fn secret(&self, name: &'static str) -> Result<SecretString, ConfigError> {
+        self.required(name).map(SecretString::from)
+    }
 }
 
 /// Settings of the NATS connection, common to every service.
@@ -177,14 +188,14 @@ pub struct CommonSettings {
 
 impl CommonSettings {
     /// Loads the common settings, with the service's default listen address.
-    pub fn load(default_http_addr: &str) -> Result<Self, ConfigError> {
-        let http_addr = or("HTTP_ADDR", default_http_addr);
+    pub fn load(env: &Env, default_http_addr: &str) -> Result<Self, ConfigError> {
+        let http_addr = env.or("HTTP_ADDR", default_http_addr)?;
         let http_addr =
             http_addr.parse().map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
                 var: "HTTP_ADDR",
                 reason: format!("{e} (expected host:port, e.g. 0.0.0.0:3000)"),
             })?;
-        let url = or("NATS_URL", "nats://127.0.0.1:4222");
+        let url = env.or("NATS_URL", "nats://127.0.0.1:4222")?;
         if !url.split(',').all(|u| {
             let u = u.trim();
             !u.is_empty() && !u.contains(char::is_whitespace)
@@ -194,7 +205,7 @@ impl CommonSettings {
                 reason: "expected a comma list of nats:// URLs".into(),
             });
         }
-        let prefix = or("NATS_SUBJECT_PREFIX", "");
+        let prefix = env.or("NATS_SUBJECT_PREFIX", "")?;
         if prefix.contains(|c: char| c.is_whitespace() || c == '*' || c == '>') {
             return Err(ConfigError::Invalid {
                 var: "NATS_SUBJECT_PREFIX",
@@ -206,21 +217,15 @@ impl CommonSettings {
             nats: NatsSettings {
                 url,
                 subject_prefix: prefix,
-                request_timeout: Duration::from_millis(positive("NATS_REQUEST_TIMEOUT_MS", 3000)?),
-                creds_file: var("NATS_CREDS_FILE"),
-                require_tls: flag("NATS_REQUIRE_TLS", false)?,
+                request_timeout: Duration::from_millis(
+                    env.positive("NATS_REQUEST_TIMEOUT_MS", 3000)?,
+                ),
+                creds_file: env.var("NATS_CREDS_FILE")?,
+                require_tls: env.flag("NATS_REQUIRE_TLS", false)?,
             },
-            shutdown_grace: Duration::from_secs(parse("SHUTDOWN_GRACE_SECS", 20)?),
+            shutdown_grace: Duration::from_secs(env.parse("SHUTDOWN_GRACE_SECS", 20)?),
         })
     }
-}
-
-/// Returns every variable a service reads (common ones first).
-pub fn env_vars_of(service: &str) -> Option<Vec<&'static str>> {
-    SERVICE_ENV_VARS
-        .iter()
-        .find(|(name, _)| *name == service)
-        .map(|(_, vars)| COMMON_ENV_VARS.iter().chain(vars.iter()).copied().collect())
 }
 
 #[cfg(test)]
@@ -228,11 +233,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_service_has_a_variable_list() {
-        for svc in ["gateway", "chat-persistence", "feed", "presence"] {
-            let vars = env_vars_of(svc).unwrap_or_default();
-            assert!(vars.contains(&"HTTP_ADDR") && vars.contains(&"NATS_URL"), "{svc}");
-        }
-        assert!(env_vars_of("nope").is_none());
+    fn only_declared_variables_are_read() {
+        let env = Env::given(&["OWN"], &[("OWN", "x"), ("NATS_URL", " ")]);
+        assert_eq!(env.var("OWN").ok().flatten().as_deref(), Some("x"));
+        assert!(matches!(env.var("NATS_URL"), Ok(None)), "blank is unset");
+        assert!(matches!(env.var("OTHER"), Err(ConfigError::Undeclared("OTHER"))));
+        assert!(!env.unread().contains(&"OWN") && env.unread().contains(&"HTTP_ADDR"));
+        let common = CommonSettings::load(&env, "127.0.0.1:1").map(|c| c.http_addr.port());
+        assert_eq!(common.ok(), Some(1));
+        assert_eq!(env.unread(), ["RUST_LOG", "LOG_FORMAT"]);
+        let read_one = |env: &Env| env.var("OWN").map(drop);
+        let unread = Env::check_reads(&["OWN", "NEVER"], &[], read_one).unwrap_err();
+        assert!(unread.contains("NEVER") && unread.contains("HTTP_ADDR"), "{unread}");
     }
 }

@@ -106,17 +106,6 @@ impl KeyRing {
         Ok(Self { current, old: keys })
     }
 
-    /// Builds a ring from raw 32-byte keys (tests and tools).
-    pub fn from_raw(current: &[u8; 32], old: &[[u8; 32]]) -> Self {
-        let mk = |k: &[u8; 32]| Key { id: fingerprint(k), cipher: aes(k) };
-        Self { current: mk(current), old: old.iter().map(mk).collect() }
-    }
-
-    /// Returns the fingerprint of the sealing key.
-    pub fn current_key_id(&self) -> KeyId {
-        self.current.id
-    }
-
     /// Seals `plaintext` bound to `associated` (the record id).
     pub fn seal(&self, plaintext: &[u8], associated: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
@@ -157,10 +146,6 @@ impl KeyRing {
     }
 }
 
-fn aes(k: &[u8; 32]) -> Aes256Gcm {
-    Aes256Gcm::new(&(*k).into())
-}
-
 /// Returns a fresh random key, base64 encoded (for `ENCRYPTION_KEY`).
 pub fn generate_key_base64() -> Result<String, CryptoError> {
     let mut k = [0u8; 32];
@@ -173,6 +158,20 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    impl KeyRing {
+        /// Builds a ring from raw 32-byte keys.
+        fn from_raw(current: &[u8; 32], old: &[[u8; 32]]) -> Self {
+            let mk =
+                |k: &[u8; 32]| Key { id: fingerprint(k), cipher: Aes256Gcm::new(&(*k).into()) };
+            Self { current: mk(current), old: old.iter().map(mk).collect() }
+        }
+
+        /// Returns the fingerprint of the sealing key.
+        fn current_key_id(&self) -> KeyId {
+            self.current.id
+        }
+    }
 
     fn ring() -> KeyRing {
         KeyRing::from_raw(&[7u8; 32], &[])

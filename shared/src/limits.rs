@@ -1,9 +1,10 @@
-//! The limits on what a client sends over REST, in one place: the gateway
-//! checks and documents them (the OpenAPI schemas are built from these
-//! constants), feed checks them again. The WebSocket limits are listed here
-//! for the docs; `gateway::ws` checks them with its own constants of the
-//! same values. Lengths say whether they count bytes (UTF-8) or
-//! characters (Unicode scalar values, what JSON Schema's `maxLength` counts).
+//! Every limit in one place: what a client may send (the gateway checks
+//! and documents them, the OpenAPI schemas are built from these constants,
+//! and the backends check them again), and the page sizes and list caps
+//! the backends answer with. A rule both sides check is one function here
+//! ([`content_ok`], [`message_content_ok`], [`client_msg_id_ok`]). Lengths
+//! say whether they count bytes (UTF-8) or characters (Unicode scalar
+//! values, what JSON Schema's `maxLength` counts).
 
 /// Longest post or comment, in characters.
 pub const POST_CONTENT_MAX_CHARS: usize = 5000;
@@ -19,6 +20,56 @@ pub const REST_BODY_MAX_BYTES: usize = 64 * 1024;
 pub const PAGE_MAX: u32 = 100;
 /// Largest `offset` of a list (deeper pages: 400).
 pub const OFFSET_MAX: u32 = 1_000_000;
+
+/// Page of chat history, conversations, comments and follower lists when
+/// none is asked for.
+pub const LIST_PAGE: u32 = 50;
+/// Page of posts (timelines, a user's posts) when none is asked for.
+pub const POSTS_PAGE: u32 = 20;
+/// Page of the statistics (top posts, active users) when none is asked for.
+pub const STATS_PAGE: u32 = 10;
+/// Events of a user's stream per page (pending drain, sync, gap fill) when
+/// none is asked for.
+pub const STREAM_PAGE: u32 = 500;
+/// Largest page of a user's stream.
+pub const STREAM_PAGE_MAX: u32 = 1000;
+/// Largest page of followers or followees (internal callers, such as
+/// presence gathering a user's audience, read these lists whole).
+pub const USERS_PAGE_MAX: u32 = 10_000;
+/// Most users one presence status request may ask about.
+pub const STATUS_USERS_MAX: usize = 10_000;
+
+/// A page size: `default` when `asked` is 0, else `asked` up to `max`.
+pub fn page_size(asked: u32, default: u32, max: u32) -> u32 {
+    if asked == 0 { default } else { asked.min(max) }
+}
+
+/// Why a chat message's content is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageContentError {
+    /// Empty or only white space.
+    Empty,
+    /// Over [`MESSAGE_CONTENT_MAX_BYTES`].
+    TooLarge,
+}
+
+/// Whether `content` is acceptable chat message content: not only white
+/// space, at most [`MESSAGE_CONTENT_MAX_BYTES`] bytes.
+pub fn message_content_ok(content: &str) -> Result<(), MessageContentError> {
+    if content.trim().is_empty() {
+        return Err(MessageContentError::Empty);
+    }
+    if content.len() > MESSAGE_CONTENT_MAX_BYTES {
+        return Err(MessageContentError::TooLarge);
+    }
+    Ok(())
+}
+
+/// Whether `id` is an acceptable `client_msg_id`: 1 to
+/// [`CLIENT_MSG_ID_MAX_CHARS`] characters, no NUL (it is stored as text).
+pub fn client_msg_id_ok(id: &str) -> bool {
+    !id.is_empty() && id.chars().count() <= CLIENT_MSG_ID_MAX_CHARS && !id.contains('\0')
+}
 
 /// Characters Rust's `str::trim` removes (Unicode `White_Space`), as a
 /// regex class body: a text made only of these is blank.
@@ -100,6 +151,23 @@ mod tests {
             (0..=0x3000u32).filter_map(char::from_u32).filter(|c| c.is_whitespace()).collect();
         assert!(blank.trim().is_empty());
         assert_eq!(blank.chars().count(), 25, "{blank:?}");
+    }
+
+    #[test]
+    fn chat_messages_and_their_client_ids_have_one_rule() {
+        assert_eq!(message_content_ok("hola"), Ok(()));
+        assert_eq!(message_content_ok(" \n"), Err(MessageContentError::Empty));
+        assert_eq!(message_content_ok(&"a".repeat(MESSAGE_CONTENT_MAX_BYTES)), Ok(()));
+        let over = "é".repeat(MESSAGE_CONTENT_MAX_BYTES / 2 + 1);
+        assert_eq!(message_content_ok(&over), Err(MessageContentError::TooLarge));
+        assert!(client_msg_id_ok("c-1") && client_msg_id_ok(&"é".repeat(64)));
+        for bad in ["", "nul\0", &"a".repeat(65)] {
+            assert!(!client_msg_id_ok(bad), "{bad:?}");
+        }
+        assert_eq!(
+            (page_size(0, 50, 100), page_size(7, 50, 100), page_size(500, 50, 100)),
+            (50, 7, 100)
+        );
     }
 
     #[test]

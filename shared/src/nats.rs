@@ -1,6 +1,6 @@
 //! NATS connection and the request helper every caller uses: protobuf in and
 //! out, and no-responders or a timeout turned into an `unavailable` error
-//! instead of a hang.
+//! instead of a hang. Serving subjects is [`crate::serve`].
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, RequestErrorKind};
@@ -134,88 +134,9 @@ pub async fn publish_bytes(
     }
 }
 
-/// Replies to a request message, if it carries a reply subject.
-pub async fn respond<M: Message>(client: &Client, request: &async_nats::Message, msg: &M) {
-    if let Some(reply) = &request.reply {
-        publish_bytes(client, reply.clone(), Bytes::from(msg.encode_to_vec())).await;
-    }
-}
-
-/// Runs `handler` on every message of `subject` in the queue group `queue`
-/// (replicas share the work), at most `permits` at once. When `stop` turns
-/// true it unsubscribes (no new work) and waits for the handlers in flight.
-pub async fn serve_queue<F, Fut>(
-    client: &Client,
-    subject: String,
-    queue: &str,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-    permits: u32,
-    handler: F,
-) -> Result<tokio::task::JoinHandle<()>, async_nats::SubscribeError>
-where
-    F: Fn(async_nats::Message) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    use futures_util::StreamExt;
-    let mut sub = client.queue_subscribe(subject, queue.to_owned()).await?;
-    let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(permits as usize));
-    Ok(tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                next = sub.next() => {
-                    let Some(msg) = next else { break };
-                    let Ok(permit) = semaphore.clone().acquire_owned().await else { break };
-                    let request_id = msg
-                        .headers
-                        .as_ref()
-                        .and_then(|h| h.get(REQUEST_ID_HEADER))
-                        .map(|v| v.as_str().to_owned())
-                        .unwrap_or_default();
-                    let span = tracing::info_span!("nats.handle", subject = %msg.subject, request_id);
-                    let work = handler(msg);
-                    tokio::spawn(tracing::Instrument::instrument(
-                        async move {
-                            let _permit = permit;
-                            work.await;
-                        },
-                        span,
-                    ));
-                }
-            }
-        }
-        let _ = sub.unsubscribe().await;
-        let _ = semaphore.acquire_many(permits).await;
-    }))
-}
-
-/// [`serve_queue`] for protobuf request/reply: decodes the request (a
-/// malformed one decodes as empty, so the handler answers with its field
-/// error), runs `handler` and sends its reply.
-pub async fn serve_rpc<Req, Rep, F, Fut>(
-    client: &Client,
-    subject: String,
-    queue: &str,
-    stop: tokio::sync::watch::Receiver<bool>,
-    permits: u32,
-    handler: F,
-) -> Result<tokio::task::JoinHandle<()>, async_nats::SubscribeError>
-where
-    Req: Message + Default + Send + 'static,
-    Rep: Message + Send + 'static,
-    F: Fn(Req) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Rep> + Send + 'static,
-{
-    let replier = client.clone();
-    serve_queue(client, subject, queue, stop, permits, move |msg| {
-        let work = handler(Req::decode(msg.payload.clone()).unwrap_or_default());
-        let replier = replier.clone();
-        async move {
-            let rep = work.await;
-            respond(&replier, &msg, &rep).await;
-        }
-    })
-    .await
+/// Sends a protobuf reply to a request's reply subject.
+pub async fn respond<M: Message>(client: &Client, reply: async_nats::Subject, msg: &M) {
+    publish_bytes(client, reply, Bytes::from(msg.encode_to_vec())).await;
 }
 
 /// Room left in a reply for everything but its list.

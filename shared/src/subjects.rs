@@ -37,11 +37,9 @@ pub const PRESENCE_ONLINE_COUNT: &str = "presence.v1.rpc.online_count";
 
 /// feed → anyone: post, like and comment events.
 pub const FEED_EVENTS: &str = "feed.v1.events";
-/// Prefix of the feed's request/reply subjects (`feed.v1.rpc.<method>`).
-pub const FEED_RPC: &str = "feed.v1.rpc";
-
 /// The feed's request/reply methods: one subject each, `feed.v1.rpc.<name>`.
-/// An enum, so a misspelt method is a compile error, not a 503 at run time.
+/// An enum, so a misspelt method is a compile error, not a 503 at run time;
+/// [`FeedMethod::subject`] names each one's subject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FeedMethod {
     /// Create a post.
@@ -75,41 +73,23 @@ pub enum FeedMethod {
 }
 
 impl FeedMethod {
-    /// Every method (the feed serves each).
-    pub const ALL: [FeedMethod; 14] = [
-        Self::CreatePost,
-        Self::DeletePost,
-        Self::Timeline,
-        Self::UserPosts,
-        Self::Like,
-        Self::Unlike,
-        Self::Comment,
-        Self::Comments,
-        Self::Follow,
-        Self::Unfollow,
-        Self::Followers,
-        Self::Following,
-        Self::TopPosts,
-        Self::ActiveUsers,
-    ];
-
-    /// The method's name in its subject (and in metrics).
-    pub const fn name(self) -> &'static str {
+    /// The method's subject (without the deployment's prefix).
+    pub const fn subject(self) -> &'static str {
         match self {
-            Self::CreatePost => "create_post",
-            Self::DeletePost => "delete_post",
-            Self::Timeline => "timeline",
-            Self::UserPosts => "user_posts",
-            Self::Like => "like",
-            Self::Unlike => "unlike",
-            Self::Comment => "comment",
-            Self::Comments => "comments",
-            Self::Follow => "follow",
-            Self::Unfollow => "unfollow",
-            Self::Followers => "followers",
-            Self::Following => "following",
-            Self::TopPosts => "top_posts",
-            Self::ActiveUsers => "active_users",
+            Self::CreatePost => "feed.v1.rpc.create_post",
+            Self::DeletePost => "feed.v1.rpc.delete_post",
+            Self::Timeline => "feed.v1.rpc.timeline",
+            Self::UserPosts => "feed.v1.rpc.user_posts",
+            Self::Like => "feed.v1.rpc.like",
+            Self::Unlike => "feed.v1.rpc.unlike",
+            Self::Comment => "feed.v1.rpc.comment",
+            Self::Comments => "feed.v1.rpc.comments",
+            Self::Follow => "feed.v1.rpc.follow",
+            Self::Unfollow => "feed.v1.rpc.unfollow",
+            Self::Followers => "feed.v1.rpc.followers",
+            Self::Following => "feed.v1.rpc.following",
+            Self::TopPosts => "feed.v1.rpc.top_posts",
+            Self::ActiveUsers => "feed.v1.rpc.active_users",
         }
     }
 }
@@ -158,7 +138,7 @@ impl Subjects {
 
     /// Returns the subject of one feed method (`feed.v1.rpc.<method>`).
     pub fn feed_rpc(&self, method: FeedMethod) -> String {
-        format!("{}{FEED_RPC}.{}", self.prefix, method.name())
+        self.get(method.subject())
     }
 }
 
@@ -177,8 +157,25 @@ mod tests {
             "p.gw.v1.deliver.00000000000000000000000000000000"
         );
         assert_eq!(Subjects::new("").feed_rpc(FeedMethod::Like), "feed.v1.rpc.like");
-        let names: std::collections::HashSet<&str> =
-            FeedMethod::ALL.iter().map(|m| m.name()).collect();
-        assert_eq!(names.len(), FeedMethod::ALL.len(), "one subject per method");
+        use FeedMethod as M;
+        let all = [
+            M::CreatePost,
+            M::DeletePost,
+            M::Timeline,
+            M::UserPosts,
+            M::Like,
+            M::Unlike,
+            M::Comment,
+            M::Comments,
+            M::Follow,
+            M::Unfollow,
+            M::Followers,
+            M::Following,
+            M::TopPosts,
+            M::ActiveUsers,
+        ];
+        let names: std::collections::HashSet<&str> = all.iter().map(|m| m.subject()).collect();
+        assert_eq!(names.len(), all.len(), "one subject per method");
+        assert!(names.iter().all(|s| s.starts_with("feed.v1.rpc.")));
     }
 }

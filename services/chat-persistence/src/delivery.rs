@@ -4,28 +4,34 @@
 //! writes a user's events in position order, notices a gap (a later
 //! position arriving first) and fetches what is missing from the stream, so
 //! a lost or late publish delays an event but never loses or reorders it.
-//! The gateways report how far they wrote each stream ([`cursors`]).
+//! The gateways report how far they wrote each stream
+//! ([`crate::handlers::delivered`]).
 use std::{
     collections::HashSet,
     sync::{Arc, Mutex},
 };
 
 use async_nats::Client;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message;
 use shared::{
-    ids::{uuid_bytes, uuid_from},
+    ids::uuid_bytes,
     proto::{
-        chat::v1::{ChatMessage, DeliveredNotice, ReadReceipt},
-        gateway::v1::{UserEvent, user_event},
+        chat::v1::{ChatMessage, ReadReceipt},
         presence::v1::ContactsChanged,
     },
     subjects::{self, Subjects},
 };
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::repository::stream;
+use crate::{handlers::Ctx, repository::stream};
+
+/// Field numbers of `gateway.v1.UserEvent`'s `oneof event`. A `UserEvent`
+/// holding one message is encoded as that one field, so the event is
+/// encoded straight from a borrowed message, without copying its content
+/// into an event (a test checks the bytes are a `UserEvent`'s).
+const PRIVATE_MESSAGE: u8 = 1;
+const READ_RECEIPT: u8 = 3;
 
 /// Chat pairs remembered as already announced to presence (then forgotten at once).
 const KNOWN_PAIRS: usize = 200_000;
@@ -45,30 +51,19 @@ impl Delivery {
     }
 
     /// Publishes a message to `user` (its `seq` is the position in that
-    /// user's stream) and hands it back: the event is encoded in place, the
-    /// content is not copied.
-    pub async fn message(&self, user: Uuid, m: ChatMessage) -> ChatMessage {
-        let event = UserEvent { event: Some(user_event::Event::PrivateMessage(m)) };
-        self.publish(user, &event).await;
-        match event.event {
-            Some(user_event::Event::PrivateMessage(m)) => m,
-            _ => ChatMessage::default(),
-        }
+    /// user's stream).
+    pub async fn message(&self, user: Uuid, m: &ChatMessage) {
+        self.publish(user, PRIVATE_MESSAGE, m).await;
     }
 
-    /// Publishes a read receipt to `user` (its `seq` is the position in that
-    /// user's stream) and hands it back.
-    pub async fn receipt(&self, user: Uuid, r: ReadReceipt) -> ReadReceipt {
-        let event = UserEvent { event: Some(user_event::Event::ReadReceipt(r)) };
-        self.publish(user, &event).await;
-        match event.event {
-            Some(user_event::Event::ReadReceipt(r)) => r,
-            _ => ReadReceipt::default(),
-        }
+    /// Publishes a read receipt to `user` (its `seq` is the position in
+    /// that user's stream).
+    pub async fn receipt(&self, user: Uuid, r: &ReadReceipt) {
+        self.publish(user, READ_RECEIPT, r).await;
     }
 
-    async fn publish(&self, user: Uuid, event: &UserEvent) {
-        let payload = Bytes::from(event.encode_to_vec());
+    async fn publish(&self, user: Uuid, field: u8, event: &impl Message) {
+        let payload = user_event(field, event);
         // A lost publish is fetched by the gateway (gap, reconnect, or next connect).
         shared::nats::publish_bytes(&self.nats, self.subjects.deliver(user), payload).await;
         metrics::counter!("chat_events_published_total").increment(1);
@@ -100,20 +95,55 @@ impl Delivery {
     }
 }
 
-/// `chat.v1.delivered`: moves the delivered cursors a gateway reports.
-pub async fn cursors(pool: &PgPool, payload: Bytes) {
-    let Ok(notice) = DeliveredNotice::decode(payload) else { return };
-    let cursors: Vec<(Uuid, i64)> = notice
-        .cursors
-        .iter()
-        .filter_map(|c| Some((uuid_from(&c.user_id)?, i64::try_from(c.seq).ok()?)))
-        .collect();
-    if cursors.is_empty() {
-        return;
+/// Encodes a `gateway.v1.UserEvent` whose `event` is `field` (below 16)
+/// holding `event`.
+fn user_event(field: u8, event: &impl Message) -> Bytes {
+    let len = event.encoded_len();
+    let mut buf = BytesMut::with_capacity(1 + prost::length_delimiter_len(len) + len);
+    // The key: the field number and wire type 2 (length-delimited).
+    buf.put_u8(field << 3 | 2);
+    // A BytesMut grows as needed: neither can run out of room.
+    let _ = prost::encode_length_delimiter(len, &mut buf);
+    let _ = event.encode(&mut buf);
+    buf.freeze()
+}
+
+/// How far back the start-up offer looks.
+const RECENT_MINUTES: u64 = 15;
+
+/// At start-up: offers again the recent messages that lie after their
+/// receiver's delivered cursor, so one committed by a replica that died
+/// before publishing it reaches an online receiver without waiting for a
+/// later message or a reconnect (gateways drop what they already wrote).
+pub async fn offer_recent(ctx: &Ctx) {
+    let since_ms = chrono::Utc::now().timestamp_millis()
+        - i64::try_from(RECENT_MINUTES * 60_000).unwrap_or_default();
+    let since = Uuid::from_u128(u128::from(u64::try_from(since_ms).unwrap_or(0)) << 80);
+    match stream::recent_undelivered(&ctx.pool, since).await {
+        Ok(rows) if rows.is_empty() => {}
+        Ok(rows) => {
+            tracing::info!(messages = rows.len(), "offering recent undelivered messages again");
+            for r in &rows {
+                ctx.delivery.message(r.receiver_id, &ctx.open(r, r.receiver_id)).await;
+            }
+        }
+        Err(e) => tracing::warn!(error.cause_chain = ?e, "failed to offer recent messages"),
     }
-    match stream::advance_delivered(pool, &cursors).await {
-        Ok(moved) => metrics::counter!("chat_cursors_advanced_total").increment(moved),
-        // The cursors stay behind: those events are written again on the next connect.
-        Err(e) => tracing::warn!(error.cause_chain = ?e, "failed to move delivered cursors"),
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::proto::gateway::v1::{UserEvent, user_event};
+
+    use super::*;
+
+    #[test]
+    fn events_encode_as_user_events() {
+        let m = ChatMessage { content: "hola".into(), seq: 7, ..Default::default() };
+        let event = UserEvent { event: Some(user_event::Event::PrivateMessage(m.clone())) };
+        assert_eq!(user_event(PRIVATE_MESSAGE, &m), event.encode_to_vec());
+        let r = ReadReceipt { seq: 9, ..Default::default() };
+        let event = UserEvent { event: Some(user_event::Event::ReadReceipt(r.clone())) };
+        assert_eq!(user_event(READ_RECEIPT, &r), event.encode_to_vec());
     }
 }

@@ -1,5 +1,7 @@
-//! Wiring: connections, migrations, subscriptions, the ops HTTP server, and
-//! the graceful stop (stop taking work, finish what is held, drain NATS).
+//! Wiring: connections, migrations, the subjects of
+//! [`crate::handlers::routes`] served with [`shared::serve`], the group
+//! committer, the ops HTTP server, and the graceful stop (stop taking work,
+//! finish what is held, drain NATS).
 use std::{
     future::Future,
     sync::{Arc, atomic::Ordering},
@@ -7,10 +9,8 @@ use std::{
 };
 
 use actix_web::dev::Server;
-use futures_util::StreamExt;
-use prost::Message;
-use shared::subjects::{self, Subjects, queue};
-use sqlx::postgres::PgConnectOptions;
+use shared::subjects::{Subjects, queue};
+use sqlx::{PgPool, postgres::PgConnectOptions};
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
@@ -18,12 +18,9 @@ use tokio::{
 
 use crate::{
     config::Settings,
-    delivery::Delivery,
-    handlers::{Ctx, commit, queries, read, send, stream},
+    delivery::{self, Delivery},
+    handlers::{self, Ctx, commit},
 };
-
-/// Concurrent request handlers per subject.
-const HANDLER_CONCURRENCY: u32 = 256;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/chat_persistence");
 
@@ -58,7 +55,7 @@ impl Application {
         let migrated =
             shared::db::prepare_in_background(&settings.database, &pool, "chat", &MIGRATOR);
         let delivery = Delivery::new(nats.clone(), subjects.clone());
-        let ctx = Ctx { pool, nats, subjects, keys: Arc::new(settings.keys), delivery };
+        let ctx = Ctx { pool, nats, keys: Arc::new(settings.keys), delivery };
 
         {
             // A replica that died between a commit and its publish left recent
@@ -68,7 +65,7 @@ impl Application {
                 while !migrated.load(Ordering::Acquire) {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                queries::offer_recent(&ctx).await;
+                delivery::offer_recent(&ctx).await;
             });
         }
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -79,47 +76,11 @@ impl Application {
             settings.batch_max,
             settings.batch_wait,
         ));
-        let mut workers = vec![serve_sends(&ctx, send_tx, stop_rx.clone()).await?];
-        workers.push(rpc(&ctx, subjects::CHAT_HISTORY, &stop_rx, queries::history).await?);
-        workers.push(rpc(&ctx, subjects::CHAT_SYNC, &stop_rx, stream::sync).await?);
-        workers
-            .push(rpc(&ctx, subjects::CHAT_PENDING_COUNT, &stop_rx, queries::pending_count).await?);
-        workers.push(rpc(&ctx, subjects::CHAT_READ, &stop_rx, read::read).await?);
-        workers
-            .push(rpc(&ctx, subjects::CHAT_CONVERSATIONS, &stop_rx, queries::conversations).await?);
-        workers.push(rpc(&ctx, subjects::CHAT_CONTACTS, &stop_rx, queries::contacts).await?);
-        let pool = ctx.pool.clone();
-        workers.push(
-            shared::nats::serve_queue(
-                &ctx.nats,
-                ctx.subjects.get(subjects::CHAT_DELIVERED),
-                queue::CHAT,
-                stop_rx.clone(),
-                16,
-                move |msg| {
-                    let pool = pool.clone();
-                    async move { crate::delivery::cursors(&pool, msg.payload).await }
-                },
-            )
-            .await?,
-        );
-        {
-            let mut stop = stop_rx.clone();
-            let pool = ctx.pool.clone();
-            workers.push(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(15));
-                loop {
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        _ = tick.tick() => {
-                            if let Ok(n) = crate::repository::stream::pending_total(&pool).await {
-                                metrics::gauge!("chat_pending_messages").set(n as f64);
-                            }
-                        }
-                    }
-                }
-            }));
-        }
+        let routes = handlers::routes(send_tx);
+        let mut workers =
+            shared::serve::serve(&ctx.nats, &subjects, queue::CHAT, &stop_rx, ctx.clone(), routes)
+                .await?;
+        workers.push(pending_gauge(ctx.pool.clone(), stop_rx.clone()));
 
         let readiness =
             shared::ops::Checks::new(ctx.nats.clone()).postgres(ctx.pool.clone(), migrated).build();
@@ -166,56 +127,20 @@ impl Application {
     }
 }
 
-async fn serve_sends(
-    ctx: &Ctx,
-    tx: mpsc::Sender<send::QueuedBatch>,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<JoinHandle<()>> {
-    let mut sub =
-        ctx.nats.queue_subscribe(ctx.subjects.get(subjects::CHAT_SEND), queue::CHAT.into()).await?;
-    let ctx = ctx.clone();
-    Ok(tokio::spawn(async move {
+/// Every 15 s, sets the `chat_pending_messages` gauge (messages not
+/// delivered yet, across users) until `stop`.
+fn pending_gauge(pool: PgPool, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(15));
         loop {
             tokio::select! {
-                _ = stop.changed() => break,
-                next = sub.next() => {
-                    let Some(msg) = next else { break };
-                    metrics::counter!("chat_sends_received_total").increment(1);
-                    let Some(batch) = send::prepare(&ctx, msg) else { continue };
-                    if batch.is_settled() {
-                        send::answer_now(&ctx, batch).await;
-                    } else if tx.send(batch).await.is_err() {
-                        break;
+                _ = stop.changed() => return,
+                _ = tick.tick() => {
+                    if let Ok(n) = crate::repository::stream::pending_total(&pool).await {
+                        metrics::gauge!("chat_pending_messages").set(n as f64);
                     }
                 }
             }
         }
-        let _ = sub.unsubscribe().await;
-        // Batches already received are still in the channel: dropping `tx`
-        // lets the committer finish them and stop.
-    }))
-}
-
-async fn rpc<Req, Rep, F, Fut>(
-    ctx: &Ctx,
-    subject: &str,
-    stop: &watch::Receiver<bool>,
-    handler: F,
-) -> anyhow::Result<JoinHandle<()>>
-where
-    Req: Message + Default + Send + 'static,
-    Rep: Message + Send + 'static,
-    F: Fn(Ctx, Req) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Rep> + Send + 'static,
-{
-    let c = ctx.clone();
-    Ok(shared::nats::serve_rpc(
-        &ctx.nats,
-        ctx.subjects.get(subject),
-        queue::CHAT,
-        stop.clone(),
-        HANDLER_CONCURRENCY,
-        move |req| handler(c.clone(), req),
-    )
-    .await?)
+    })
 }

@@ -1,27 +1,19 @@
-//! Wiring: connections, migrations, one queue subscription per
-//! `feed.v1.rpc.<method>`, the timeline repair loop, the ops HTTP server,
-//! and the graceful stop (stop taking requests, finish those held, send
-//! coalesced updates, drain NATS).
-use std::{
-    future::Future,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+//! Wiring: connections, migrations, the methods of
+//! [`crate::handlers::routes`] served with [`shared::serve`], the timeline
+//! repair loop, the ops HTTP server, and the graceful stop (stop taking
+//! requests, finish those held, send coalesced updates, drain NATS).
+use std::{future::Future, sync::Arc, time::Duration};
 
 use actix_web::dev::Server;
-use prost::Message;
-use shared::subjects::{FeedMethod, Subjects, queue};
+use shared::subjects::{Subjects, queue};
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     config::Settings,
-    handlers::{Ctx, follows, posts, reactions, stats},
+    handlers::{self, Ctx},
     live::Live,
     timeline::Timelines,
 };
-
-/// Concurrent request handlers per method.
-const HANDLER_CONCURRENCY: u32 = 256;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/feed");
 
@@ -65,24 +57,16 @@ impl Application {
         };
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let s = &stop_rx;
-        let workers = vec![
-            rpc(&ctx, FeedMethod::CreatePost, s, posts::create_post).await?,
-            rpc(&ctx, FeedMethod::DeletePost, s, posts::delete_post).await?,
-            rpc(&ctx, FeedMethod::Timeline, s, posts::timeline).await?,
-            rpc(&ctx, FeedMethod::UserPosts, s, posts::user_posts).await?,
-            rpc(&ctx, FeedMethod::Like, s, reactions::like).await?,
-            rpc(&ctx, FeedMethod::Unlike, s, reactions::unlike).await?,
-            rpc(&ctx, FeedMethod::Comment, s, reactions::add_comment).await?,
-            rpc(&ctx, FeedMethod::Comments, s, reactions::comments).await?,
-            rpc(&ctx, FeedMethod::Follow, s, follows::follow).await?,
-            rpc(&ctx, FeedMethod::Unfollow, s, follows::unfollow).await?,
-            rpc(&ctx, FeedMethod::Followers, s, follows::followers).await?,
-            rpc(&ctx, FeedMethod::Following, s, follows::following).await?,
-            rpc(&ctx, FeedMethod::TopPosts, s, stats::top_posts).await?,
-            rpc(&ctx, FeedMethod::ActiveUsers, s, stats::active_users).await?,
-            repair_loop(&ctx, stop_rx.clone()),
-        ];
+        let mut workers = shared::serve::serve(
+            &ctx.nats,
+            &ctx.subjects,
+            queue::FEED,
+            &stop_rx,
+            ctx.clone(),
+            handlers::routes(),
+        )
+        .await?;
+        workers.push(repair_loop(&ctx, stop_rx));
 
         let readiness = shared::ops::Checks::new(ctx.nats.clone())
             .postgres(ctx.pool.clone(), migrated)
@@ -142,37 +126,4 @@ fn repair_loop(ctx: &Ctx, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
             }
         }
     })
-}
-
-async fn rpc<Req, Rep, F, Fut>(
-    ctx: &Ctx,
-    method: FeedMethod,
-    stop: &watch::Receiver<bool>,
-    handler: F,
-) -> anyhow::Result<JoinHandle<()>>
-where
-    Req: Message + Default + Send + 'static,
-    Rep: Message + Send + 'static,
-    F: Fn(Ctx, Req) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Rep> + Send + 'static,
-{
-    let c = ctx.clone();
-    Ok(shared::nats::serve_rpc(
-        &ctx.nats,
-        ctx.subjects.feed_rpc(method),
-        queue::FEED,
-        stop.clone(),
-        HANDLER_CONCURRENCY,
-        move |req| {
-            let work = handler(c.clone(), req);
-            async move {
-                let started = Instant::now();
-                let rep = work.await;
-                metrics::histogram!("feed_rpc_seconds", "method" => method.name())
-                    .record(started.elapsed().as_secs_f64());
-                rep
-            }
-        },
-    )
-    .await?)
 }

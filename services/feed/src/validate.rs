@@ -5,9 +5,6 @@ use shared::{
     proto::{common::v1::ErrorReply, feed::v1::MediaType},
 };
 
-/// Longest post or comment, in characters.
-pub const MAX_CONTENT_CHARS: usize = limits::POST_CONTENT_MAX_CHARS;
-
 /// Checks a post's or comment's text by [`limits::content_ok`]: 1 to 5000
 /// characters, not only white space, no NUL (PostgreSQL text cannot hold
 /// it: it is bad input, not a reason for a 5xx).

@@ -20,6 +20,7 @@ use shared::{
         gateway::v1::{UserEvent, UserStatus, user_event},
         presence::v1::{ConnChange, ConnEvent, ConnReply, Heartbeat, UserConns},
     },
+    reply::Reply,
     subjects,
 };
 use uuid::Uuid;
@@ -89,12 +90,15 @@ pub async fn connection_opened(state: &AppState, user: Uuid, conn: &ConnHandle) 
 }
 
 async fn write_snapshot(conn: &ConnHandle, reply: ConnReply) {
-    if let Some(e) = reply.error {
-        tracing::warn!(code = e.code, message = %e.message, "presence snapshot failed");
-        return;
-    }
+    let contacts = match reply.into_result() {
+        Ok(list) => list.users,
+        Err(e) => {
+            tracing::warn!(code = e.code, message = %e.message, "presence snapshot failed");
+            return;
+        }
+    };
     let deadline = tokio::time::Instant::now() + SNAPSHOT_PATIENCE;
-    for contact in reply.contacts {
+    for contact in contacts {
         let event = UserEvent {
             event: Some(user_event::Event::UserStatus(UserStatus {
                 user_id: contact.user_id,

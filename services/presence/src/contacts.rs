@@ -22,8 +22,9 @@ use shared::{
     ids::{uuid_bytes, uuid_from},
     proto::{
         chat::v1::{ContactsReply, ContactsRequest},
-        feed::v1::{PageRequest, UsersReply, users_reply},
+        feed::v1::{PageRequest, UsersReply},
     },
+    reply::Reply,
     subjects::{self, FeedMethod, Subjects},
 };
 use uuid::Uuid;
@@ -123,13 +124,14 @@ impl Contacts {
     async fn partners(&self, user: Uuid) -> (HashSet<Uuid>, bool) {
         let req = ContactsRequest { user_id: uuid_bytes(user) };
         let subject = self.subjects.get(subjects::CHAT_CONTACTS);
-        match shared::nats::request::<_, ContactsReply>(&self.nats, subject, &req).await {
-            Ok(ContactsReply { user_ids, error: None }) => {
+        let reply = shared::nats::request::<_, ContactsReply>(&self.nats, subject, &req).await;
+        match reply.map(Reply::into_result) {
+            Ok(Ok(list)) => {
                 let ids: HashSet<Uuid> =
-                    user_ids.iter().filter_map(|b| uuid_from(b)).take(MAX_CONTACTS).collect();
+                    list.user_ids.iter().filter_map(|b| uuid_from(b)).take(MAX_CONTACTS).collect();
                 (ids, true)
             }
-            Ok(ContactsReply { error: Some(e), .. }) => {
+            Ok(Err(e)) => {
                 tracing::warn!(code = e.code, message = %e.message, "chat contacts failed");
                 (HashSet::new(), false)
             }
@@ -153,16 +155,17 @@ impl Contacts {
                 caller_id: uuid_bytes(user),
             };
             let subject = self.subjects.feed_rpc(method);
-            let page = match shared::nats::request::<_, UsersReply>(&self.nats, subject, &req).await
-            {
-                Ok(UsersReply { result: Some(users_reply::Result::Users(list)) }) => list.user_ids,
-                Ok(UsersReply { result: Some(users_reply::Result::Error(e)) }) => {
-                    tracing::warn!(method = method.name(), code = e.code, message = %e.message, "feed list failed");
+            let reply = shared::nats::request::<_, UsersReply>(&self.nats, subject, &req).await;
+            let page = match reply.map(Reply::into_result) {
+                Ok(Ok(list)) => list.user_ids,
+                Ok(Err(e)) => {
+                    let subject = method.subject();
+                    tracing::warn!(subject, code = e.code, message = %e.message, "feed list failed");
                     return (ids, false);
                 }
-                Ok(UsersReply { result: None }) => Vec::new(),
                 Err(e) => {
-                    tracing::debug!(method = method.name(), error = %e, "feed list unavailable");
+                    let subject = method.subject();
+                    tracing::debug!(subject, error = %e, "feed list unavailable");
                     return (ids, false);
                 }
             };

@@ -15,3 +15,4 @@ pub mod contacts;
 pub mod handlers;
 pub mod startup;
 pub mod store;
+pub mod sweeper;

@@ -3,9 +3,12 @@
 //! once never race: the scripts keep each gateway's per-user connection
 //! counts, the users' totals, the grace period before an offline is
 //! announced, each gateway's expiry and each user's last seen time.
-use std::{sync::Mutex, time::Duration};
+use std::{sync::LazyLock, time::Duration};
 
-use fred::{prelude::*, types::Value};
+use fred::{
+    prelude::*,
+    types::{Value, scripts::Script},
+};
 use uuid::Uuid;
 
 /// How long a user's last seen time is kept after they were last online.
@@ -25,44 +28,22 @@ pub fn bucket_of(user: Uuid) -> u32 {
     u32::from(user.as_bytes()[15] & 0x0f)
 }
 
+/// A script of `src/lua/`, after the prelude every script shares. Run with
+/// fred's `evalsha_with_reload`: by its SHA-1, loaded again when Redis
+/// answers `NOSCRIPT` (after a restart or a `SCRIPT FLUSH`).
 macro_rules! script {
     ($file:literal) => {
-        concat!(include_str!("lua/prelude.lua"), "\n", include_str!($file))
+        LazyLock::new(|| {
+            Script::from_lua(concat!(include_str!("lua/prelude.lua"), "\n", include_str!($file)))
+        })
     };
 }
 
-/// A Lua script run by its SHA-1 once Redis has loaded it.
-struct Script {
-    source: &'static str,
-    sha: Mutex<Option<String>>,
-}
-
-impl Script {
-    const fn new(source: &'static str) -> Self {
-        Self { source, sha: Mutex::new(None) }
-    }
-
-    async fn run(&self, redis: &Client, args: Vec<String>) -> FredResult<Value> {
-        let known = self.sha.lock().ok().and_then(|s| s.clone());
-        if let Some(sha) = known {
-            match redis.evalsha::<Value, _, _, _>(sha, (), args.clone()).await {
-                Err(e) if e.details().starts_with("NOSCRIPT") => {}
-                done => return done,
-            }
-        }
-        let sha: String = redis.script_load(self.source).await?;
-        if let Ok(mut slot) = self.sha.lock() {
-            *slot = Some(sha.clone());
-        }
-        redis.evalsha(sha, (), args).await
-    }
-}
-
-static CONN: Script = Script::new(script!("lua/conn.lua"));
-static HEARTBEAT: Script = Script::new(script!("lua/heartbeat.lua"));
-static SWEEP: Script = Script::new(script!("lua/sweep.lua"));
-static STATUS: Script = Script::new(script!("lua/status.lua"));
-static COUNT: Script = Script::new(script!("lua/count.lua"));
+static CONN: LazyLock<Script> = script!("lua/conn.lua");
+static HEARTBEAT: LazyLock<Script> = script!("lua/heartbeat.lua");
+static SWEEP: LazyLock<Script> = script!("lua/sweep.lua");
+static STATUS: LazyLock<Script> = script!("lua/status.lua");
+static COUNT: LazyLock<Script> = script!("lua/count.lua");
 
 /// A user's status as presence announces it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +108,7 @@ impl Store {
             seq.to_string(),
             new_gateway_ttl.as_millis().to_string(),
         ]);
-        Ok(users(&CONN.run(&self.redis, args).await?))
+        Ok(users(&CONN.evalsha_with_reload(&self.redis, (), args).await?))
     }
 
     /// Replaces `gateway`'s counts, for the users in the `buckets` mask (see
@@ -153,14 +134,14 @@ impl Store {
             args.push(user.simple().to_string());
             args.push(n.to_string());
         }
-        Ok(users(&HEARTBEAT.run(&self.redis, args).await?))
+        Ok(users(&HEARTBEAT.evalsha_with_reload(&self.redis, (), args).await?))
     }
 
     /// Reaps expired gateways and pops the users whose grace ran out.
     pub async fn sweep(&self) -> FredResult<Swept> {
         let mut args = self.args();
         args.extend([TOMBSTONE.as_millis().to_string(), SWEEP_BATCH.to_string()]);
-        let value = SWEEP.run(&self.redis, args).await?;
+        let value: Value = SWEEP.evalsha_with_reload(&self.redis, (), args).await?;
         let mut parts = match value {
             Value::Array(parts) => parts.into_iter(),
             _ => return Ok(Swept::default()),
@@ -176,7 +157,8 @@ impl Store {
         for chunk in ids.chunks(READ_CHUNK) {
             let mut args = self.args();
             args.extend(chunk.iter().map(|u| u.simple().to_string()));
-            let Value::Array(rows) = STATUS.run(&self.redis, args).await? else { continue };
+            let rows: Value = STATUS.evalsha_with_reload(&self.redis, (), args).await?;
+            let Value::Array(rows) = rows else { continue };
             for row in rows {
                 let (online, seen) = match row {
                     Value::Array(cols) => (
@@ -205,7 +187,7 @@ impl Store {
 
     /// How many users are online: connected, or within grace.
     pub async fn online_count(&self) -> FredResult<u64> {
-        let count = COUNT.run(&self.redis, self.args()).await?;
+        let count: Value = COUNT.evalsha_with_reload(&self.redis, (), self.args()).await?;
         Ok(count.as_u64().unwrap_or(0))
     }
 }

@@ -185,14 +185,16 @@ async fn deliver(ctx: &Ctx, group: &mut [QueuedBatch], stored: &[Stored]) -> Vec
                     undecryptable: false,
                     seq: u64::try_from(*receiver_seq).unwrap_or_default(),
                 };
-                m = ctx.delivery.message(row.receiver, m).await;
+                ctx.delivery.message(row.receiver, &m).await;
                 m.seq = u64::try_from(*sender_seq).unwrap_or_default();
-                ctx.delivery.message(row.sender, m).await
+                ctx.delivery.message(row.sender, &m).await;
+                m
             }
             Stored::Repeat(original) => {
                 // Offered again at the receiver's position, acked at the sender's.
                 let receiver = original.receiver_id;
-                let mut m = ctx.delivery.message(receiver, ctx.open(original, receiver)).await;
+                let mut m = ctx.open(original, receiver);
+                ctx.delivery.message(receiver, &m).await;
                 m.seq = original.seq_for(original.sender_id);
                 m
             }

@@ -1,23 +1,62 @@
-//! One module per NATS subject group. [`Ctx`] is what every handler shares.
+//! One module per NATS subject, and [`routes`]: the list of every subject
+//! the service serves with its handler ([`shared::serve`] does the rest).
+//! [`Ctx`] is what every handler shares.
 use std::sync::Arc;
 
 use async_nats::Client;
 use shared::{
     crypto::KeyRing,
     ids::{micros, uuid_bytes},
-    proto::chat::v1::ChatMessage,
-    subjects::Subjects,
+    proto::chat::v1::{
+        ChatMessage, ContactsReply, ConversationsReply, MessagesReply, PendingCountReply,
+        ReadReply, StreamReply,
+    },
+    serve::Route,
+    subjects,
 };
 use sqlx::PgPool;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::{delivery::Delivery, repository::StoredMessage};
 
 pub mod commit;
-pub mod queries;
+pub mod contacts;
+pub mod conversations;
+pub mod delivered;
+pub mod history;
+pub mod pending_count;
 pub mod read;
 pub mod send;
-pub mod stream;
+pub mod sync;
+
+/// Concurrent handlers per request/reply subject.
+const PERMITS: u32 = 256;
+/// Concurrent delivered-cursor updates.
+const CURSOR_PERMITS: u32 = 16;
+
+/// Every subject chat-persistence serves. Sends go, in arrival order, to
+/// the group committer's queue `commits`.
+pub fn routes(commits: mpsc::Sender<send::QueuedBatch>) -> Vec<Route<Ctx>> {
+    vec![
+        Route::ordered(subjects::CHAT_SEND, send::Enqueue::new(commits)),
+        Route::rpc::<MessagesReply, _, _>(subjects::CHAT_HISTORY, PERMITS, history::history),
+        Route::rpc::<StreamReply, _, _>(subjects::CHAT_SYNC, PERMITS, sync::sync),
+        Route::rpc::<PendingCountReply, _, _>(
+            subjects::CHAT_PENDING_COUNT,
+            PERMITS,
+            pending_count::pending_count,
+        ),
+        Route::rpc::<ReadReply, _, _>(subjects::CHAT_READ, PERMITS, read::read),
+        Route::rpc::<ConversationsReply, _, _>(
+            subjects::CHAT_CONVERSATIONS,
+            PERMITS,
+            conversations::conversations,
+        ),
+        Route::rpc::<ContactsReply, _, _>(subjects::CHAT_CONTACTS, PERMITS, contacts::contacts),
+        Route::event(subjects::CHAT_DELIVERED, CURSOR_PERMITS, delivered::delivered),
+    ]
+}
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -26,8 +65,6 @@ pub struct Ctx {
     pub pool: PgPool,
     /// The NATS connection.
     pub nats: Client,
-    /// Subject names with the deployment's prefix.
-    pub subjects: Subjects,
     /// Encryption keys.
     pub keys: Arc<KeyRing>,
     /// Publishes events to users.

@@ -2,33 +2,32 @@
 //! durable event in two streams: the sender's (every device of the sender
 //! learns it, live or on its next connect) and the reader's (the reader's
 //! other devices). Reading twice changes nothing.
+use std::sync::Arc;
+
 use shared::{
     ids::{micros, uuid_bytes, uuid_from},
     proto::{
-        chat::v1::{ReadReceipt, ReadReply, ReadRequest, read_reply},
+        chat::v1::{ReadReceipt, ReadRequest},
         common::v1::{ErrorCode, ErrorReply},
     },
+    reply::unavailable,
 };
 use uuid::Uuid;
 
-use super::{Ctx, queries::unavailable};
+use super::Ctx;
 use crate::repository::receipt;
 
-fn failed(e: ErrorReply) -> ReadReply {
-    ReadReply { result: Some(read_reply::Result::Error(e)) }
-}
-
 /// `chat.v1.rpc.read`: only the receiver may mark a message read.
-pub async fn read(ctx: Ctx, req: ReadRequest) -> ReadReply {
+pub async fn read(ctx: Arc<Ctx>, req: ReadRequest) -> Result<ReadReceipt, ErrorReply> {
     let (Some(reader), Some(message)) = (uuid_from(&req.reader_id), uuid_from(&req.message_id))
     else {
-        return failed(ErrorReply::invalid("message_id", "message_id must be a UUID"));
+        return Err(ErrorReply::invalid("message_id", "message_id must be a UUID"));
     };
     let (sender, read_at) = match receipt::message_parties(&ctx.pool, message).await {
-        Err(e) => return failed(unavailable(&e)),
-        Ok(None) => return failed(ErrorReply::new(ErrorCode::NotFound, "unknown message")),
+        Err(e) => return Err(unavailable(&e)),
+        Ok(None) => return Err(ErrorReply::new(ErrorCode::NotFound, "unknown message")),
         Ok(Some((_, receiver, _))) if receiver != reader => {
-            return failed(ErrorReply::new(
+            return Err(ErrorReply::new(
                 ErrorCode::Forbidden,
                 "only the receiver can mark a message read",
             ));
@@ -43,19 +42,17 @@ pub async fn read(ctx: Ctx, req: ReadRequest) -> ReadReply {
         seq,
     };
     if let Some(at) = read_at {
-        return ReadReply { result: Some(read_reply::Result::Receipt(receipt(at, 0))) };
+        return Ok(receipt(at, 0));
     }
-    match record(&ctx, message, sender, reader).await {
-        Ok(Some((at, sender_seq, reader_seq))) => {
-            ctx.delivery.receipt(sender, receipt(at, sender_seq)).await;
-            let own = ctx.delivery.receipt(reader, receipt(at, reader_seq)).await;
-            ReadReply { result: Some(read_reply::Result::Receipt(own)) }
+    match record(&ctx, message, sender, reader).await.map_err(|e| unavailable(&e))? {
+        Some((at, sender_seq, reader_seq)) => {
+            ctx.delivery.receipt(sender, &receipt(at, sender_seq)).await;
+            let own = receipt(at, reader_seq);
+            ctx.delivery.receipt(reader, &own).await;
+            Ok(own)
         }
         // Read meanwhile by another device: that one recorded it.
-        Ok(None) => {
-            ReadReply { result: Some(read_reply::Result::Receipt(receipt(chrono::Utc::now(), 0))) }
-        }
-        Err(e) => failed(unavailable(&e)),
+        None => Ok(receipt(chrono::Utc::now(), 0)),
     }
 }
 

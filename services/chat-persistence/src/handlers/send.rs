@@ -1,23 +1,26 @@
 //! `chat.v1.send`: one connection's sends ([`SendBatch`]), validated and
 //! sealed, then group-committed ([`super::commit`]) with the other batches
-//! that arrived while the previous commit ran, and answered.
+//! that arrived while the previous commit ran, and answered. The hot path:
+//! an ordered route ([`shared::serve::Ordered`]), so each subscription's
+//! batches enter the committer's queue in arrival order, waiting for room
+//! there rather than spawning a task per batch.
+use std::ops::ControlFlow;
+
 use async_nats::Subject;
 use prost::Message;
 use shared::{
     ids::{from_micros, uuid_from},
+    limits::{self, MessageContentError},
     proto::{
         chat::v1::{MessageType, SendBatch, SendBatchReply, SendReply, SendRequest, send_reply},
         common::v1::{ErrorCode, ErrorReply},
     },
+    serve::Ordered,
 };
+use tokio::sync::mpsc;
 
 use super::Ctx;
 use crate::repository::NewMessage;
-
-/// The longest message content accepted, in bytes.
-pub const MAX_CONTENT_BYTES: usize = 16 * 1024;
-/// The longest `client_msg_id` accepted, in characters.
-pub const MAX_CLIENT_MSG_ID: usize = 64;
 
 /// One connection's batch, waiting for its commit.
 pub struct QueuedBatch {
@@ -37,18 +40,43 @@ pub(super) struct Item {
 
 impl QueuedBatch {
     /// True when every send already has its answer (all failed validation).
-    pub fn is_settled(&self) -> bool {
+    fn is_settled(&self) -> bool {
         self.items.is_empty()
     }
 }
 
-/// Decodes, validates and seals one batch; `None` when it cannot be answered.
-pub fn prepare(ctx: &Ctx, msg: async_nats::Message) -> Option<QueuedBatch> {
-    let reply = msg.reply.clone();
-    let Ok(batch) = SendBatch::decode(msg.payload) else {
-        tracing::warn!("malformed send batch");
-        return None;
-    };
+/// Feeds each batch, validated and sealed, to the group committer's queue.
+pub struct Enqueue {
+    commits: mpsc::Sender<QueuedBatch>,
+}
+
+impl Enqueue {
+    /// Feeds the committer's queue `commits`; dropping this closes it, and
+    /// the committer finishes what is queued and stops.
+    pub fn new(commits: mpsc::Sender<QueuedBatch>) -> Self {
+        Self { commits }
+    }
+}
+
+impl Ordered<Ctx, SendBatch> for Enqueue {
+    async fn handle(
+        &mut self,
+        ctx: &Ctx,
+        batch: SendBatch,
+        reply: Option<Subject>,
+    ) -> ControlFlow<()> {
+        let mut batch = prepare(ctx, batch, reply);
+        if batch.is_settled() {
+            answer(ctx, &mut batch).await;
+        } else if self.commits.send(batch).await.is_err() {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Validates and seals one batch.
+fn prepare(ctx: &Ctx, batch: SendBatch, reply: Option<Subject>) -> QueuedBatch {
     let mut answers = Vec::with_capacity(batch.sends.len());
     let mut items = Vec::with_capacity(batch.sends.len());
     for (index, req) in batch.sends.into_iter().enumerate() {
@@ -60,7 +88,7 @@ pub fn prepare(ctx: &Ctx, msg: async_nats::Message) -> Option<QueuedBatch> {
             Err(e) => answers.push(Some(error_reply(e))),
         }
     }
-    Some(QueuedBatch { reply, answers, items })
+    QueuedBatch { reply, answers, items }
 }
 
 fn validate(ctx: &Ctx, req: SendRequest) -> Result<(NewMessage, String), ErrorReply> {
@@ -69,19 +97,22 @@ fn validate(ctx: &Ctx, req: SendRequest) -> Result<(NewMessage, String), ErrorRe
         uuid_from(&req.sender_id).ok_or_else(|| ErrorReply::invalid("sender_id", "bad sender"))?;
     let receiver = uuid_from(&req.receiver_id)
         .ok_or_else(|| ErrorReply::invalid("receiver_id", "receiver_id must be a UUID"))?;
-    if req.content.trim().is_empty() {
-        return Err(ErrorReply::invalid("content", "content must not be empty"));
+    match limits::message_content_ok(&req.content) {
+        Ok(()) => {}
+        Err(MessageContentError::Empty) => {
+            return Err(ErrorReply::invalid("content", "content must not be empty"));
+        }
+        Err(MessageContentError::TooLarge) => {
+            return Err(ErrorReply::new(ErrorCode::TooLarge, "content is too long"));
+        }
     }
-    if req.content.len() > MAX_CONTENT_BYTES {
-        return Err(ErrorReply::new(ErrorCode::TooLarge, "content is too long"));
-    }
-    if req.client_msg_id.chars().count() > MAX_CLIENT_MSG_ID {
-        return Err(ErrorReply::invalid("client_msg_id", "client_msg_id is longer than 64"));
-    }
-    // Stored as text, which cannot hold NUL: one bad id must not fail the
-    // whole group commit it would share with other senders.
-    if req.client_msg_id.contains('\0') {
-        return Err(ErrorReply::invalid("client_msg_id", "client_msg_id must not contain NUL"));
+    // Checked again here: a NUL could not be stored, and one bad id must not
+    // fail the whole group commit it would share with other senders.
+    if !req.client_msg_id.is_empty() && !limits::client_msg_id_ok(&req.client_msg_id) {
+        return Err(ErrorReply::invalid(
+            "client_msg_id",
+            "client_msg_id must be at most 64 characters, without NUL",
+        ));
     }
     if sender == receiver {
         return Err(ErrorReply::invalid("receiver_id", "cannot send a message to yourself"));
@@ -104,7 +135,8 @@ fn validate(ctx: &Ctx, req: SendRequest) -> Result<(NewMessage, String), ErrorRe
     Ok((row, req.content))
 }
 
-/// Answers one connection's batch.
+/// Answers one connection's batch (a send without an answer yet gets a
+/// retryable `unavailable`).
 pub(super) async fn answer(ctx: &Ctx, batch: &mut QueuedBatch) {
     let Some(to) = &batch.reply else { return };
     let replies = batch
@@ -119,11 +151,6 @@ pub(super) async fn answer(ctx: &Ctx, batch: &mut QueuedBatch) {
     let reply = SendBatchReply { replies };
     // Unanswered, the gateway tells the client `unavailable` and it resends.
     shared::nats::publish_bytes(&ctx.nats, to.clone(), reply.encode_to_vec().into()).await;
-}
-
-/// Answers a batch that could not be decoded into sends at all.
-pub async fn answer_now(ctx: &Ctx, mut batch: QueuedBatch) {
-    answer(ctx, &mut batch).await;
 }
 
 pub(super) async fn flush(ctx: &Ctx) {

@@ -1,6 +1,6 @@
-//! NATS request handlers, one module per resource. [`Ctx`] is what every
-//! handler shares; the helpers here turn rows into protobuf and storage
-//! errors into retryable `unavailable` replies.
+//! One module per NATS subject, and [`routes`]: the list of every feed
+//! method with its handler ([`shared::serve`] does the rest). [`Ctx`] is
+//! what every handler shares; the helpers here turn rows into protobuf.
 use std::sync::Arc;
 
 use async_nats::Client;
@@ -8,23 +8,70 @@ use shared::{
     ids::{micros, uuid_bytes},
     proto::{
         common::v1::{ErrorCode, ErrorReply},
-        feed::v1::{Comment, FeedEvent, Post, UpdateType},
+        feed::v1::{
+            ActiveUsersReply, Comment, CommentReply, CommentsReply, DeleteReply, FeedEvent,
+            FollowReply, LikeReply, Post, PostList, PostReply, PostsReply, UpdateType, UsersReply,
+        },
     },
-    subjects::Subjects,
+    serve::Route,
+    subjects::{FeedMethod, Subjects},
 };
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
     live::Live,
-    repository::{CommentRow, PostRow},
+    repository::{self, CommentRow, PostRow},
     timeline::Timelines,
 };
 
-pub mod follows;
-pub mod posts;
-pub mod reactions;
-pub mod stats;
+pub mod active_users;
+pub mod comment;
+pub mod comments;
+pub mod create_post;
+pub mod delete_post;
+pub mod follow;
+pub mod followers;
+pub mod like;
+pub mod timeline;
+pub mod top_posts;
+pub mod user_posts;
+
+/// Concurrent handlers per method.
+const PERMITS: u32 = 256;
+
+/// Every feed method and its handler.
+pub fn routes() -> Vec<Route<Ctx>> {
+    use FeedMethod as M;
+    vec![
+        Route::rpc::<PostReply, _, _>(M::CreatePost.subject(), PERMITS, create_post::create_post),
+        Route::rpc::<DeleteReply, _, _>(M::DeletePost.subject(), PERMITS, delete_post::delete_post),
+        Route::rpc::<PostsReply, _, _>(M::Timeline.subject(), PERMITS, timeline::timeline),
+        Route::rpc::<PostsReply, _, _>(M::UserPosts.subject(), PERMITS, user_posts::user_posts),
+        Route::rpc::<LikeReply, _, _>(M::Like.subject(), PERMITS, |c, r| like::like(c, r, true)),
+        Route::rpc::<LikeReply, _, _>(M::Unlike.subject(), PERMITS, |c, r| like::like(c, r, false)),
+        Route::rpc::<CommentReply, _, _>(M::Comment.subject(), PERMITS, comment::comment),
+        Route::rpc::<CommentsReply, _, _>(M::Comments.subject(), PERMITS, comments::comments),
+        Route::rpc::<FollowReply, _, _>(M::Follow.subject(), PERMITS, |c, r| {
+            follow::follow(c, r, true)
+        }),
+        Route::rpc::<FollowReply, _, _>(M::Unfollow.subject(), PERMITS, |c, r| {
+            follow::follow(c, r, false)
+        }),
+        Route::rpc::<UsersReply, _, _>(M::Followers.subject(), PERMITS, |c, r| {
+            followers::followers(c, r, true)
+        }),
+        Route::rpc::<UsersReply, _, _>(M::Following.subject(), PERMITS, |c, r| {
+            followers::followers(c, r, false)
+        }),
+        Route::rpc::<PostsReply, _, _>(M::TopPosts.subject(), PERMITS, top_posts::top_posts),
+        Route::rpc::<ActiveUsersReply, _, _>(
+            M::ActiveUsers.subject(),
+            PERMITS,
+            active_users::active_users,
+        ),
+    ]
+}
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -43,12 +90,6 @@ pub struct Ctx {
     pub fanout_max_followers: usize,
 }
 
-/// Logs a storage failure and returns the retryable error clients get.
-pub fn unavailable(e: &sqlx::Error) -> ErrorReply {
-    tracing::warn!(error.cause_chain = ?e, "query failed");
-    ErrorReply::new(ErrorCode::Unavailable, "storage unavailable, retry")
-}
-
 /// The reply to an unknown post.
 pub fn post_not_found() -> ErrorReply {
     ErrorReply::new(ErrorCode::NotFound, "post not found")
@@ -58,11 +99,6 @@ pub fn post_not_found() -> ErrorReply {
 pub fn id(field: &str, bytes: &[u8]) -> Result<Uuid, ErrorReply> {
     shared::ids::uuid_from(bytes)
         .ok_or_else(|| ErrorReply::invalid(field, format!("{field} must be a UUID")))
-}
-
-/// A page size: `default` when 0, at most `max`.
-pub fn limit(value: u32, default: u32, max: u32) -> i64 {
-    i64::from(if value == 0 { default } else { value.min(max) })
 }
 
 /// Converts a non-negative counter for the wire.
@@ -113,4 +149,55 @@ pub fn event(
         comments_count: count(comments),
         actor_id: uuid_bytes(actor),
     }
+}
+
+/// The timelines a change to `author`'s post goes to: the author's, and
+/// their followers' when the post was fanned out (posts merged on read
+/// were never in followers' timelines). Returns them with the followers,
+/// who also get the live event. Read after the post's commit: a follow
+/// committed since is either seen here or merges the post in itself.
+async fn audience(ctx: &Ctx, author: Uuid, fanned_out: bool) -> (Vec<Uuid>, Vec<Uuid>) {
+    let followers = if fanned_out {
+        repository::all_followers(&ctx.pool, author).await.unwrap_or_else(|e| {
+            tracing::error!(error.cause_chain = ?e, "failed to read followers for fan-out");
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
+    let mut timelines = followers.clone();
+    timelines.push(author);
+    (timelines, followers)
+}
+
+/// Tells of a like or comment by `actor`: the post's author (unless it was
+/// theirs) by a coalesced live update, everyone on `feed.v1.events`.
+async fn counters_changed(
+    ctx: &Ctx,
+    kind: UpdateType,
+    post: Uuid,
+    actor: Uuid,
+    counters: &repository::Counters,
+) {
+    let author = counters.user_id;
+    let ev = event(kind, post, author, actor, counters.likes_count, counters.comments_count);
+    if author != actor {
+        ctx.live.counter_update(author, ev.clone());
+    }
+    ctx.live.announce(&ev).await;
+}
+
+/// A list of posts, as many as fit in one reply.
+fn posts(ctx: &Ctx, rows: &[PostRow]) -> PostList {
+    PostList { posts: shared::nats::fit_reply(&ctx.nats, rows.iter().map(post)) }
+}
+
+/// Sends a post's event to `followers` and on `feed.v1.events`, without
+/// holding up the reply.
+fn broadcast(ctx: &Ctx, followers: Vec<Uuid>, event: FeedEvent) {
+    let live = ctx.live.clone();
+    tokio::spawn(async move {
+        live.broadcast(&followers, &event).await;
+        live.announce(&event).await;
+    });
 }

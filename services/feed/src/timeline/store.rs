@@ -6,10 +6,12 @@
 //! in PostgreSQL. The sentinel lives inside the set so a timeline either
 //! exists whole or not at all (Redis evicts and expires whole keys): writes go
 //! only to timelines that exist, and a missing one is rebuilt from
-//! PostgreSQL on its next read. Every write is a Lua script, so it is atomic.
-use std::time::Duration;
+//! PostgreSQL on its next read. Every write is a Lua script, so it is
+//! atomic; scripts run with fred's `evalsha_with_reload` (by SHA-1, loaded
+//! again when Redis answers `NOSCRIPT`).
+use std::{sync::LazyLock, time::Duration};
 
-use fred::prelude::*;
+use fred::{prelude::*, types::scripts::Script};
 use uuid::Uuid;
 
 /// Keys per script call when one write touches many timelines.
@@ -17,30 +19,40 @@ const KEYS_PER_CALL: usize = 256;
 
 /// Reads the sentinel's floor and the newest `ARGV[1]` entries above it, and
 /// refreshes the TTL (only timelines that are read stay in Redis).
-const READ: &str = r"
+static READ: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
 local floor = redis.call('zscore', KEYS[1], '!')
 if not floor then return false end
 redis.call('pexpire', KEYS[1], ARGV[2])
 local ids = redis.call('zrevrangebyscore', KEYS[1], '+inf', '(' .. floor,
   'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))
 return {floor, ids}
-";
+",
+    )
+});
 
 /// Creates a timeline from scratch unless a complete one exists:
 /// ARGV = floor, ttl ms, then score/member pairs.
-const BUILD: &str = r"
+static BUILD: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
 if redis.call('zscore', KEYS[1], '!') then return 0 end
 redis.call('del', KEYS[1])
 redis.call('zadd', KEYS[1], ARGV[1], '!')
 for i = 3, #ARGV, 2 do redis.call('zadd', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('pexpire', KEYS[1], ARGV[2])
 return 1
-";
+",
+    )
+});
 
 /// Adds score/member pairs (ARGV[2..]) to each timeline of KEYS that exists,
 /// above its floor, then trims it to ARGV[1] posts, raising the floor to the
 /// newest post trimmed.
-const ADD: &str = r"
+static ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
 local cap = tonumber(ARGV[1])
 local added = 0
 for _, key in ipairs(KEYS) do
@@ -61,14 +73,20 @@ for _, key in ipairs(KEYS) do
   end
 end
 return added
-";
+",
+    )
+});
 
 /// Removes the members ARGV from every timeline of KEYS.
-const REMOVE: &str = r"
+static REMOVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
 local removed = 0
 for _, key in ipairs(KEYS) do removed = removed + redis.call('zrem', key, unpack(ARGV)) end
 return removed
-";
+",
+    )
+});
 
 /// What a timeline holds: its floor (`None`: complete) and its newest entries.
 #[derive(Debug, Default)]
@@ -114,8 +132,13 @@ impl Store {
 
     /// Reads the newest `n` entries; `None` when the timeline does not exist.
     pub async fn read(&self, user: Uuid, n: usize) -> FredResult<Option<Window>> {
-        let reply: Value =
-            self.redis.eval(READ, vec![self.key(user)], vec![n.to_string(), self.ttl_ms()]).await?;
+        let reply: Value = READ
+            .evalsha_with_reload(
+                &self.redis,
+                vec![self.key(user)],
+                vec![n.to_string(), self.ttl_ms()],
+            )
+            .await?;
         if reply.is_null() {
             return Ok(None);
         }
@@ -151,7 +174,7 @@ impl Store {
             args.push(score.to_string());
             args.push(member(*id));
         }
-        let built: i64 = self.redis.eval(BUILD, vec![self.key(user)], args).await?;
+        let built: i64 = BUILD.evalsha_with_reload(&self.redis, vec![self.key(user)], args).await?;
         Ok(built == 1)
     }
 
@@ -168,7 +191,7 @@ impl Store {
         }
         for chunk in users.chunks(KEYS_PER_CALL) {
             let keys: Vec<String> = chunk.iter().map(|u| self.key(*u)).collect();
-            let _: i64 = self.redis.eval(ADD, keys, args.clone()).await?;
+            let _: i64 = ADD.evalsha_with_reload(&self.redis, keys, args.clone()).await?;
         }
         Ok(())
     }
@@ -182,7 +205,7 @@ impl Store {
             let args: Vec<String> = ids.iter().map(|id| member(*id)).collect();
             for chunk in users.chunks(KEYS_PER_CALL) {
                 let keys: Vec<String> = chunk.iter().map(|u| self.key(*u)).collect();
-                let _: i64 = self.redis.eval(REMOVE, keys, args.clone()).await?;
+                let _: i64 = REMOVE.evalsha_with_reload(&self.redis, keys, args.clone()).await?;
             }
         }
         Ok(())

@@ -7,12 +7,12 @@ fn main() -> anyhow::Result<()> {
     let user =
         uuid::Uuid::parse_str(&user).map_err(|_| anyhow::anyhow!("user id must be a UUID"))?;
     let ttl: u64 = args.next().map(|t| t.parse()).transpose()?.unwrap_or(24 * 3600);
-    let secret = shared::config::required("JWT_SECRET")?;
+    let env = shared::config::Env::process(gateway::config::ENV_VARS);
+    let secret = env.required("JWT_SECRET")?;
     if secret.len() < shared::auth::MIN_SECRET_BYTES {
         anyhow::bail!("JWT_SECRET must be at least {} bytes", shared::auth::MIN_SECRET_BYTES);
     }
-    let iss = shared::config::var("JWT_ISSUER");
-    let aud = shared::config::var("JWT_AUDIENCE");
+    let (iss, aud) = (env.var("JWT_ISSUER")?, env.var("JWT_AUDIENCE")?);
     println!("{}", shared::auth::mint(&secret, user, ttl, iss.as_deref(), aud.as_deref())?);
     Ok(())
 }

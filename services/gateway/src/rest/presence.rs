@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, get, web};
 use shared::{
     ids::{rfc3339, uuid_bytes},
     proto::presence::v1::{ContactStatusReply, ContactStatusRequest},
+    reply::Reply,
     subjects,
 };
 
@@ -36,10 +37,7 @@ pub async fn presence(
     let target = parse_id("user_id", &path)?;
     let req = ContactStatusRequest { caller_id: uuid_bytes(user.0), user_id: uuid_bytes(target) };
     let reply: ContactStatusReply = state.rpc(subjects::PRESENCE_CONTACT_STATUS, &req).await?;
-    if let Some(e) = reply.error {
-        return Err(e.into());
-    }
-    let status = reply.user.unwrap_or_default();
+    let status = reply.into_result()?;
     let last_seen = (status.last_seen_micros > 0).then(|| rfc3339(status.last_seen_micros));
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "user_id": target,

@@ -7,6 +7,7 @@ use shared::{
         feed::v1::{active_users_reply, posts_reply},
         presence::v1::{OnlineCountReply, OnlineCountRequest},
     },
+    reply::Reply as _,
     subjects::{self, FeedMethod},
 };
 
@@ -26,10 +27,7 @@ use crate::{auth::AuthUser, error::remote, state::AppState};
 pub async fn online(_user: AuthUser, state: web::Data<AppState>) -> Reply {
     let reply: OnlineCountReply =
         state.rpc(subjects::PRESENCE_ONLINE_COUNT, &OnlineCountRequest {}).await?;
-    if let Some(e) = reply.error {
-        return Err(e.into());
-    }
-    Ok(HttpResponse::Ok().json(Online { online: reply.online }))
+    Ok(HttpResponse::Ok().json(Online { online: reply.into_result()? }))
 }
 
 /// The most liked posts.
