@@ -83,6 +83,11 @@ pub fn media_url_ok(url: &str) -> bool {
     host.split('.').all(label) && port_ok && tail_ok
 }
 
+/// Consecutive oversized WebSocket frames before the gateway closes with 1009.
+pub const WS_SIZE_STRIKES_MAX: u32 = 3;
+/// Consecutive rate-limited WebSocket frames before the gateway closes with 1008.
+pub const WS_RATE_STRIKES_MAX: u32 = 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@
 //! every connection is marked lagging: what was published meanwhile is
 //! fetched from the streams. Used for plain `nats://` URLs without
 //! credentials; with TLS or credentials the gateway subscribes through
-//! async-nats instead ([`crate::ws::delivery`]).
+//! async-nats instead ([`crate::delivery`]).
 use std::{
     collections::{HashMap, VecDeque},
     sync::{
@@ -33,7 +33,7 @@ use tokio::{
 };
 use uuid::Uuid;
 
-use crate::{registry::Registry, ws::frames};
+use crate::{registry::Registry, wire::server};
 
 /// Longest protocol line accepted (a `MSG` line or `INFO`).
 const MAX_LINE: usize = 64 * 1024;
@@ -359,7 +359,7 @@ fn dispatch(registry: &Registry, user: Uuid, payload: &[u8]) {
     metrics::counter!("gateway_events_in_total").increment(1);
     match UserEvent::decode(payload) {
         Ok(event) => {
-            if let Some(out) = frames::render(&event) {
+            if let Some(out) = server::render(&event) {
                 registry.dispatch(user, &out);
             }
         }

@@ -1,6 +1,8 @@
 //! The per-user delivery subscription: events published on the user's
 //! subject are rendered once and handed to every connection of the user
-//! here (each connection orders stream events by position itself).
+//! here (each connection orders stream events by position itself). With a
+//! plain `nats://` URL it is a subscription on [`crate::mux`]; otherwise an
+//! async-nats subscription with a task that dispatches it.
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -8,7 +10,25 @@ use prost::Message;
 use shared::proto::gateway::v1::UserEvent;
 use uuid::Uuid;
 
-use crate::{registry::Delivery, state::AppState, ws::frames};
+use crate::{state::AppState, wire::server};
+
+/// A user's delivery subscription.
+pub enum Delivery {
+    /// On the gateway's multiplexed delivery connection.
+    Mux(crate::mux::Subscription),
+    /// An async-nats subscription and the task that dispatches it.
+    Task(tokio::task::AbortHandle),
+}
+
+impl Delivery {
+    /// Ends the subscription.
+    pub fn cancel(&self) {
+        match self {
+            Self::Mux(sub) => sub.cancel(),
+            Self::Task(task) => task.abort(),
+        }
+    }
+}
 
 /// How long a new connection waits for its delivery subscription to be confirmed.
 const SUBSCRIBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -37,7 +57,7 @@ pub async fn subscribe(state: &Arc<AppState>, user: Uuid) -> anyhow::Result<Deli
         while let Some(msg) = sub.next().await {
             match UserEvent::decode(msg.payload) {
                 Ok(event) => {
-                    if let Some(out) = frames::render(&event) {
+                    if let Some(out) = server::render(&event) {
                         state.registry.dispatch(user, &out);
                     }
                 }

@@ -11,11 +11,15 @@ use shared::{
     subjects,
 };
 
-use super::{
-    parse_id,
-    schema::{ErrorBody, PresenceDoc},
+use crate::{
+    auth::AuthUser,
+    error::ApiError,
+    state::AppState,
+    wire::rest::{
+        request::parse_id,
+        response::{ErrorBody, PresenceDoc},
+    },
 };
-use crate::{auth::AuthUser, error::ApiError, state::AppState};
 
 /// Whether a contact is online and when they were last seen (contacts
 /// only: chat partners, people the caller follows, and the caller).
@@ -41,9 +45,5 @@ pub async fn presence(
     }
     let status = reply.user.unwrap_or_default();
     let last_seen = (status.last_seen_micros > 0).then(|| rfc3339(status.last_seen_micros));
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "user_id": target,
-        "online": status.online,
-        "last_seen": last_seen,
-    })))
+    Ok(HttpResponse::Ok().json(PresenceDoc { user_id: target, online: status.online, last_seen }))
 }

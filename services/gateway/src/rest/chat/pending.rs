@@ -16,15 +16,16 @@ use shared::{
     },
     subjects,
 };
-
 use utoipa::IntoParams;
 
-use super::{parse_limit, schema::PendingPage};
 use crate::{
     auth::AuthUser,
     error::{ApiError, remote},
     state::AppState,
-    ws::frames::MessageJson,
+    wire::{
+        message::MessageJson,
+        rest::{request::parse_limit, response::PendingPage},
+    },
 };
 
 /// Stream pages read at most for one answer (a stream full of receipts and
@@ -78,13 +79,11 @@ pub async fn pending(
     };
     let count = pending_count(&state, user).await?;
     let found = read_pending(&state, user, limit, after_seq).await?;
-    let messages: Vec<MessageJson<'_>> =
-        found.messages.iter().map(MessageJson::from_proto).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "pending": count,
-        "messages": messages,
-        "next_after_seq": found.next,
-    })))
+    Ok(HttpResponse::Ok().json(PendingPage {
+        pending: count,
+        messages: found.messages.iter().map(MessageJson::from_proto).collect(),
+        next_after_seq: found.next,
+    }))
 }
 
 async fn pending_count(state: &AppState, user: AuthUser) -> Result<u64, ApiError> {

@@ -1,0 +1,27 @@
+//! `GET /api/users/{user_id}/following`: the users a user follows.
+use actix_web::{get, web};
+use shared::subjects::FeedMethod;
+
+use super::users_call;
+use crate::{
+    auth::AuthUser,
+    rest::feed::Reply,
+    state::AppState,
+    wire::rest::{request::Page, response::UserRef},
+};
+
+/// The users a user follows, newest first.
+#[utoipa::path(
+    tag = "follows",
+    params(("user_id" = Uuid, Path, description = "the user"), Page),
+    responses((status = 200, description = "followees", body = Vec<UserRef>)),
+)]
+#[get("/api/users/{user_id}/following")]
+pub async fn following(
+    user: AuthUser,
+    path: web::Path<String>,
+    q: web::Query<Page>,
+    state: web::Data<AppState>,
+) -> Reply {
+    users_call(user, &path, &q, &state, FeedMethod::Following).await
+}

@@ -1,0 +1,23 @@
+//! `GET /api/stats/online`: how many users are online.
+use actix_web::{HttpResponse, get, web};
+use shared::{
+    proto::presence::v1::{OnlineCountReply, OnlineCountRequest},
+    subjects,
+};
+
+use crate::{auth::AuthUser, rest::feed::Reply, state::AppState, wire::rest::response::Online};
+
+/// How many users are online now.
+#[utoipa::path(
+    tag = "stats",
+    responses((status = 200, description = "users online", body = Online)),
+)]
+#[get("/api/stats/online")]
+pub async fn online(_user: AuthUser, state: web::Data<AppState>) -> Reply {
+    let reply: OnlineCountReply =
+        state.rpc(subjects::PRESENCE_ONLINE_COUNT, &OnlineCountRequest {}).await?;
+    if let Some(e) = reply.error {
+        return Err(e.into());
+    }
+    Ok(HttpResponse::Ok().json(Online { online: reply.online }))
+}
