@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use prost::Message;
 use shared::proto::gateway::v1::UserEvent;
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::{state::AppState, wire::server};
@@ -33,10 +34,30 @@ impl Delivery {
 /// How long a new connection waits for its delivery subscription to be confirmed.
 const SUBSCRIBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Makes sure the user's subject is subscribed here: by the user's first
+/// connection, while the others wait on `slot`; false when it could not be.
+pub async fn ensure(state: &Arc<AppState>, user: Uuid, slot: &Mutex<Option<Delivery>>) -> bool {
+    let mut guard = slot.lock().await;
+    if guard.is_some() {
+        return true;
+    }
+    // Boxed: subscribing is a large future, and a connection's task keeps this one.
+    match Box::pin(subscribe(state, user)).await {
+        Ok(subscription) => {
+            *guard = Some(subscription);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error.cause_chain = ?e, "failed to subscribe a user's events");
+            false
+        }
+    }
+}
+
 /// Subscribes to the user's subject (confirmed by the server before it
 /// returns, so a following catch-up cannot miss an event) and spawns the
 /// loop that dispatches its events.
-pub async fn subscribe(state: &Arc<AppState>, user: Uuid) -> anyhow::Result<Delivery> {
+async fn subscribe(state: &Arc<AppState>, user: Uuid) -> anyhow::Result<Delivery> {
     if let Some(mux) = &state.mux {
         let subscribed = mux.subscribe(user, state.subjects.deliver(user));
         let sub = tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribed)

@@ -18,6 +18,7 @@ pub mod feed;
 pub mod follows;
 pub mod openapi;
 pub mod posts;
+pub mod prelude;
 pub mod stats;
 pub mod unrouted;
 

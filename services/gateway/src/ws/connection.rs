@@ -10,7 +10,7 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{StreamExt, stream::FuturesOrdered};
-use tokio::{sync::Mutex, time::Instant};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{
@@ -21,7 +21,7 @@ use super::{
     writer::Writer,
 };
 use crate::{
-    delivery::{self, Delivery},
+    delivery,
     outq::Receiver,
     presence,
     registry::{Lag, Registration},
@@ -81,7 +81,7 @@ pub(super) async fn run(
         catch_up: CatchUp::default(),
         sends: Sends::default(),
     };
-    let close = if subscribe(&state, user, &subscription).await {
+    let close = if delivery::ensure(&state, user, &subscription).await {
         Box::pin(presence::connection_opened(&state, user, &handle)).await;
         // The pending drain: the stream after the user's delivered cursor.
         if conn.catch_up().await { conn.serve(&mut frames, &mut rx, &lag).await } else { None }
@@ -92,25 +92,6 @@ pub(super) async fn run(
     state.registry.unregister(user, handle.id);
     let _ = tokio::time::timeout(DRAIN_WRITES, conn.writer.close(close)).await;
     Box::pin(presence::connection_closed(&state, user)).await;
-}
-
-/// Makes sure the user's delivery subject is subscribed here (by the
-/// user's first connection); false when it could not be.
-async fn subscribe(state: &Arc<AppState>, user: Uuid, slot: &Mutex<Option<Delivery>>) -> bool {
-    let mut guard = slot.lock().await;
-    if guard.is_some() {
-        return true;
-    }
-    match Box::pin(delivery::subscribe(state, user)).await {
-        Ok(subscription) => {
-            *guard = Some(subscription);
-            true
-        }
-        Err(e) => {
-            tracing::warn!(error.cause_chain = ?e, "failed to subscribe a user's events");
-            false
-        }
-    }
 }
 
 impl Conn {

@@ -1,20 +1,7 @@
 //! `GET /api/conversations`: the caller's conversations.
-use actix_web::{HttpResponse, get, web};
-use shared::{
-    ids::uuid_bytes,
-    proto::chat::v1::{ConversationsReply, ConversationsRequest, conversations_reply},
-    subjects,
-};
+use shared::proto::chat::v1::{ConversationsReply, ConversationsRequest, conversations_reply};
 
-use crate::{
-    auth::AuthUser,
-    error::{ApiError, remote},
-    state::AppState,
-    wire::rest::{
-        request::{Page, parse_page},
-        response::Conversation,
-    },
-};
+use crate::rest::prelude::*;
 
 /// The caller's conversations: partner, last message, unread count; most recent first.
 #[utoipa::path(

@@ -1,28 +1,12 @@
 //! `GET /api/messages?user1=&user2=`: the messages between two users.
-use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
-use shared::{
-    ids::uuid_bytes,
-    proto::{
-        chat::v1::{HistoryRequest, MessagesReply, messages_reply},
-        common::v1::ErrorCode,
-    },
-    subjects,
+use shared::proto::{
+    chat::v1::{HistoryRequest, MessagesReply, messages_reply},
+    common::v1::ErrorCode,
 };
 use utoipa::IntoParams;
 
-use crate::{
-    auth::AuthUser,
-    error::{ApiError, remote},
-    state::AppState,
-    wire::{
-        message::MessageJson,
-        rest::{
-            request::{Page, parse_id, parse_page},
-            response::ErrorBody,
-        },
-    },
-};
+use crate::rest::prelude::*;
 
 /// The two participants of a conversation; the caller must be one of them.
 #[derive(Deserialize, IntoParams)]
@@ -72,7 +56,7 @@ pub async fn history(
         ));
     }
     let state = &state;
-    let messages = crate::rest::in_chunks(limit, offset, |limit, offset| async move {
+    let messages = in_chunks(limit, offset, |limit, offset| async move {
         let req = HistoryRequest {
             caller_id: uuid_bytes(user.0),
             user1: uuid_bytes(user1),

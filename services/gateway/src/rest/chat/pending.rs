@@ -6,27 +6,14 @@
 //! first page, after `next_after_seq` for the next), skipping what is not a
 //! message received (read receipts, the caller's own sends). Reading them
 //! here does not mark them delivered: the next connection still gets them.
-use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
-use shared::{
-    ids::{uuid_bytes, uuid_from},
-    proto::chat::v1::{
-        ChatMessage, PendingCountReply, PendingCountRequest, StreamReply, SyncRequest,
-        pending_count_reply, stream_event, stream_reply,
-    },
-    subjects,
+use shared::proto::chat::v1::{
+    ChatMessage, PendingCountReply, PendingCountRequest, StreamReply, SyncRequest,
+    pending_count_reply, stream_event, stream_reply,
 };
 use utoipa::IntoParams;
 
-use crate::{
-    auth::AuthUser,
-    error::{ApiError, remote},
-    state::AppState,
-    wire::{
-        message::MessageJson,
-        rest::{request::parse_limit, response::PendingPage},
-    },
-};
+use crate::rest::prelude::*;
 
 /// Stream pages read at most for one answer (a stream full of receipts and
 /// own messages is cut here; `next_after_seq` says where to go on).

@@ -4,22 +4,12 @@
 //! whose `user_status` the caller receives), and the caller themself.
 //! Anyone else gets 404, as an unknown id would: a stranger learns nothing,
 //! not even that the user exists.
-use actix_web::{HttpResponse, get, web};
 use shared::{
     ids::{rfc3339, uuid_bytes},
     proto::presence::v1::{ContactStatusReply, ContactStatusRequest},
-    subjects,
 };
 
-use crate::{
-    auth::AuthUser,
-    error::ApiError,
-    state::AppState,
-    wire::rest::{
-        request::parse_id,
-        response::{ErrorBody, PresenceDoc},
-    },
-};
+use crate::rest::prelude::*;
 
 /// Whether a contact is online and when they were last seen (contacts
 /// only: chat partners, people the caller follows, and the caller).

@@ -1,11 +1,6 @@
 //! `POST /api/users/{user_id}/follow`: follows a user.
-use actix_web::{post, web};
-use shared::subjects::FeedMethod;
-
 use super::follow_call;
-use crate::{
-    auth::AuthUser, rest::feed::Reply, state::AppState, wire::rest::response::FollowState,
-};
+use crate::rest::prelude::*;
 
 /// Follows a user (idempotent; not yourself: 400).
 #[utoipa::path(

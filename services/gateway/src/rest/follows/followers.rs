@@ -1,14 +1,6 @@
 //! `GET /api/users/{user_id}/followers`: a user's followers.
-use actix_web::{get, web};
-use shared::subjects::FeedMethod;
-
 use super::users_call;
-use crate::{
-    auth::AuthUser,
-    rest::feed::Reply,
-    state::AppState,
-    wire::rest::{request::Page, response::UserRef},
-};
+use crate::rest::prelude::*;
 
 /// A user's followers, newest first.
 #[utoipa::path(

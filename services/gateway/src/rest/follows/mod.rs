@@ -1,21 +1,7 @@
 //! Follow routes: follow and unfollow a user, a user's followers and followees.
-use actix_web::HttpResponse;
-use shared::{
-    ids::uuid_bytes,
-    proto::feed::v1::{FollowReply, FollowRequest, UsersReply, follow_reply, users_reply},
-    subjects::FeedMethod,
-};
+use shared::proto::feed::v1::{FollowReply, FollowRequest, UsersReply, follow_reply, users_reply};
 
-use super::feed::{Reply, feed_error, page_request};
-use crate::{
-    auth::AuthUser,
-    error::remote,
-    state::AppState,
-    wire::rest::{
-        request::{Page, parse_id},
-        response::{FollowState, UserRef},
-    },
-};
+use crate::rest::prelude::*;
 
 pub mod follow;
 pub mod followers;

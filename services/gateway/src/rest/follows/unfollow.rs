@@ -1,11 +1,6 @@
 //! `DELETE /api/users/{user_id}/follow`: stops following a user.
-use actix_web::{delete, web};
-use shared::subjects::FeedMethod;
-
 use super::follow_call;
-use crate::{
-    auth::AuthUser, rest::feed::Reply, state::AppState, wire::rest::response::FollowState,
-};
+use crate::rest::prelude::*;
 
 /// Stops following a user (idempotent).
 #[utoipa::path(

@@ -1,22 +1,8 @@
 //! `POST /api/posts/{post_id}/comments`: comments on a post.
-use actix_web::{HttpResponse, post, web};
 use serde_json::Value;
-use shared::{
-    ids::uuid_bytes,
-    proto::feed::v1::{CommentReply, CommentRequest, comment_reply},
-    subjects::FeedMethod,
-};
+use shared::proto::feed::v1::{CommentReply, CommentRequest, comment_reply};
 
-use crate::{
-    auth::AuthUser,
-    error::remote,
-    rest::feed::{Reply, feed_error},
-    state::AppState,
-    wire::rest::{
-        request::{NewComment, parse_id},
-        response::{CommentJson, ErrorBody},
-    },
-};
+use crate::rest::prelude::*;
 
 /// Comments on a post; its author gets a `newcomment` event.
 #[utoipa::path(

@@ -1,24 +1,7 @@
 //! `GET /api/posts/{post_id}/comments`: a post's comments.
-use actix_web::{HttpResponse, get, web};
-use shared::{
-    ids::uuid_bytes,
-    proto::feed::v1::{CommentsReply, CommentsRequest, comments_reply},
-    subjects::FeedMethod,
-};
+use shared::proto::feed::v1::{CommentsReply, CommentsRequest, comments_reply};
 
-use crate::{
-    auth::AuthUser,
-    error::remote,
-    rest::{
-        feed::{Reply, feed_error},
-        in_chunks,
-    },
-    state::AppState,
-    wire::rest::{
-        request::{Page, parse_id, parse_page},
-        response::{CommentJson, ErrorBody},
-    },
-};
+use crate::rest::prelude::*;
 
 /// A post's comments, oldest first.
 #[utoipa::path(

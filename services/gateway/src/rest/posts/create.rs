@@ -1,22 +1,8 @@
 //! `POST /api/posts`: publishes a post.
-use actix_web::{HttpResponse, post, web};
 use serde_json::Value;
-use shared::{
-    ids::uuid_bytes,
-    proto::feed::v1::{CreatePostRequest, MediaType, PostReply, post_reply},
-    subjects::FeedMethod,
-};
+use shared::proto::feed::v1::{CreatePostRequest, MediaType, PostReply, post_reply};
 
-use crate::{
-    auth::AuthUser,
-    error::remote,
-    rest::feed::{Reply, feed_error},
-    state::AppState,
-    wire::rest::{
-        request::{MediaKind, NewPost},
-        response::PostJson,
-    },
-};
+use crate::rest::prelude::*;
 
 /// Publishes a post; followers get a `newpost` event.
 #[utoipa::path(

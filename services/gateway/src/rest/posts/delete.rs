@@ -1,19 +1,8 @@
 //! `DELETE /api/posts/{post_id}`: deletes one of the caller's posts.
-use actix_web::{HttpResponse, delete, web};
-use shared::{
-    ids::uuid_from,
-    proto::feed::v1::{DeleteReply, delete_reply},
-    subjects::FeedMethod,
-};
+use shared::proto::feed::v1::{DeleteReply, delete_reply};
 
 use super::action;
-use crate::{
-    auth::AuthUser,
-    error::remote,
-    rest::feed::{Reply, feed_error},
-    state::AppState,
-    wire::rest::response::{Deleted, ErrorBody},
-};
+use crate::rest::prelude::*;
 
 /// Deletes one of the caller's posts; followers get a `postdeleted` event.
 #[utoipa::path(

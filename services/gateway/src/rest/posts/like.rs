@@ -1,14 +1,6 @@
 //! `POST /api/posts/{post_id}/like`: likes a post.
-use actix_web::{post, web};
-use shared::subjects::FeedMethod;
-
 use super::like_call;
-use crate::{
-    auth::AuthUser,
-    rest::feed::Reply,
-    state::AppState,
-    wire::rest::response::{ErrorBody, LikeState},
-};
+use crate::rest::prelude::*;
 
 /// Likes a post (idempotent: a second like changes nothing).
 #[utoipa::path(

@@ -1,18 +1,7 @@
 //! Post routes: publishing, timelines, deleting, likes and comments.
-use actix_web::HttpResponse;
-use shared::{
-    ids::uuid_bytes,
-    proto::feed::v1::{LikeReply, PostAction, like_reply},
-    subjects::FeedMethod,
-};
+use shared::proto::feed::v1::{LikeReply, PostAction, like_reply};
 
-use super::feed::{Reply, feed_error};
-use crate::{
-    auth::AuthUser,
-    error::{ApiError, remote},
-    state::AppState,
-    wire::rest::{request::parse_id, response::LikeState},
-};
+use crate::rest::prelude::*;
 
 pub mod comment;
 pub mod comments;

@@ -1,13 +1,5 @@
 //! `GET /api/posts`: the caller's timeline.
-use actix_web::{get, web};
-use shared::subjects::FeedMethod;
-
-use crate::{
-    auth::AuthUser,
-    rest::feed::{Reply, page_request, posts_page},
-    state::AppState,
-    wire::rest::{request::Page, response::PostJson},
-};
+use crate::rest::prelude::*;
 
 /// The caller's timeline: their posts and those of the users they follow, newest first.
 #[utoipa::path(

@@ -1,14 +1,6 @@
 //! `DELETE /api/posts/{post_id}/like`: takes a like back.
-use actix_web::{delete, web};
-use shared::subjects::FeedMethod;
-
 use super::like_call;
-use crate::{
-    auth::AuthUser,
-    rest::feed::Reply,
-    state::AppState,
-    wire::rest::response::{ErrorBody, LikeState},
-};
+use crate::rest::prelude::*;
 
 /// Takes a like back (idempotent).
 #[utoipa::path(

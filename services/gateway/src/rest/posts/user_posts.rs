@@ -1,16 +1,5 @@
 //! `GET /api/users/{user_id}/posts`: a user's posts.
-use actix_web::{get, web};
-use shared::subjects::FeedMethod;
-
-use crate::{
-    auth::AuthUser,
-    rest::feed::{Reply, page_request, posts_page},
-    state::AppState,
-    wire::rest::{
-        request::{Page, parse_id},
-        response::PostJson,
-    },
-};
+use crate::rest::prelude::*;
 
 /// A user's posts, newest first.
 #[utoipa::path(

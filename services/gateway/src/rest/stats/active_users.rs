@@ -1,20 +1,7 @@
 //! `GET /api/stats/active-users`: the users with the most posts.
-use actix_web::{HttpResponse, get, web};
-use shared::{
-    proto::feed::v1::{ActiveUsersReply, ActiveUsersRequest, active_users_reply},
-    subjects::FeedMethod,
-};
+use shared::proto::feed::v1::{ActiveUsersReply, ActiveUsersRequest, active_users_reply};
 
-use crate::{
-    auth::AuthUser,
-    error::remote,
-    rest::feed::{Reply, feed_error},
-    state::AppState,
-    wire::rest::{
-        request::{Top, parse_limit},
-        response::ActiveUser,
-    },
-};
+use crate::rest::prelude::*;
 
 /// The users with the most posts.
 #[utoipa::path(

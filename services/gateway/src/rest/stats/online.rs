@@ -1,11 +1,7 @@
 //! `GET /api/stats/online`: how many users are online.
-use actix_web::{HttpResponse, get, web};
-use shared::{
-    proto::presence::v1::{OnlineCountReply, OnlineCountRequest},
-    subjects,
-};
+use shared::proto::presence::v1::{OnlineCountReply, OnlineCountRequest};
 
-use crate::{auth::AuthUser, rest::feed::Reply, state::AppState, wire::rest::response::Online};
+use crate::rest::prelude::*;
 
 /// How many users are online now.
 #[utoipa::path(

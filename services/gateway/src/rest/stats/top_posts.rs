@@ -1,20 +1,7 @@
 //! `GET /api/stats/top-posts`: the most liked posts.
-use actix_web::{HttpResponse, get, web};
-use shared::{
-    proto::feed::v1::{PostsReply, TopPostsRequest, posts_reply},
-    subjects::FeedMethod,
-};
+use shared::proto::feed::v1::{PostsReply, TopPostsRequest, posts_reply};
 
-use crate::{
-    auth::AuthUser,
-    error::remote,
-    rest::feed::{Reply, feed_error},
-    state::AppState,
-    wire::rest::{
-        request::{Top, parse_limit},
-        response::PostJson,
-    },
-};
+use crate::rest::prelude::*;
 
 /// The most liked posts.
 #[utoipa::path(
