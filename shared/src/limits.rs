@@ -1,9 +1,9 @@
 //! The limits on what a client sends over REST, in one place: the gateway
 //! checks and documents them (the OpenAPI schemas are built from these
-//! constants), feed checks them again. The WebSocket limits are listed here
-//! for the docs; `gateway::ws` checks them with its own constants of the
-//! same values. Lengths say whether they count bytes (UTF-8) or
-//! characters (Unicode scalar values, what JSON Schema's `maxLength` counts).
+//! constants), feed checks them again. The gateway checks the WebSocket
+//! limits here too (`gateway::wire::client`, `gateway::ws`). Lengths say
+//! whether they count bytes (UTF-8) or characters (Unicode scalar values,
+//! what JSON Schema's `maxLength` counts).
 
 /// Longest post or comment, in characters.
 pub const POST_CONTENT_MAX_CHARS: usize = 5000;

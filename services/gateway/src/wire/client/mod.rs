@@ -164,7 +164,7 @@ pub fn parse(text: &str) -> Result<ClientFrame<'_>, FrameError> {
 }
 
 /// Parses a message type name.
-pub fn parse_message_type(s: &str) -> Option<MessageType> {
+fn parse_message_type(s: &str) -> Option<MessageType> {
     Some(match s {
         "text" => MessageType::Text,
         "image" => MessageType::Image,
