@@ -41,7 +41,7 @@ impl From<SyncFrom> for Start {
     }
 }
 
-/// When a failed fetch is tried again.
+/// A connection's fetches from its stream, and when a failed one is tried again.
 pub(super) struct CatchUp {
     retry_at: Option<Instant>,
     retry_delay: Duration,
@@ -53,6 +53,8 @@ impl Default for CatchUp {
     }
 }
 
+/// A page of the user's stream after `from`, up to `until` (0: no bound);
+/// `None` when chat-persistence did not give one.
 async fn page(peer: &Peer, from: &Start, until: u64) -> Option<StreamPage> {
     let mut req = SyncRequest {
         user_id: uuid_bytes(peer.user),
