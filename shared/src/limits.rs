@@ -1,6 +1,7 @@
 //! Every limit in one place: what a client may send (the gateway checks
 //! and documents them, the OpenAPI schemas are built from these constants,
-//! and the backends check them again), and the page sizes and list caps
+//! and the backends check them again; the gateway's WebSocket checks in
+//! `gateway::wire::client` and `gateway::ws` use them too), and the page sizes and list caps
 //! the backends answer with. A rule both sides check is one function here
 //! ([`content_ok`], [`message_content_ok`], [`client_msg_id_ok`]). Lengths
 //! say whether they count bytes (UTF-8) or characters (Unicode scalar
@@ -133,6 +134,11 @@ pub fn media_url_ok(url: &str) -> bool {
         tail.bytes().all(|c| c.is_ascii_alphanumeric() || b"._~!$&'()*+,;=:@%/?#-".contains(&c));
     host.split('.').all(label) && port_ok && tail_ok
 }
+
+/// Consecutive oversized WebSocket frames before the gateway closes with 1009.
+pub const WS_SIZE_STRIKES_MAX: u32 = 3;
+/// Consecutive rate-limited WebSocket frames before the gateway closes with 1008.
+pub const WS_RATE_STRIKES_MAX: u32 = 20;
 
 #[cfg(test)]
 mod tests {

@@ -52,7 +52,7 @@ impl FromRequest for AuthUser {
                             let wait = not_until.wait_time_from(governor::clock::Clock::now(
                                 &governor::clock::DefaultClock::default(),
                             ));
-                            Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 })
+                            Err(ApiError::rate_limited(wait.as_secs() + 1))
                         }
                     }
                 }),

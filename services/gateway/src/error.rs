@@ -1,12 +1,15 @@
-//! The REST error type: every failure is `{"error": "...", "code": "..."}`
-//! with the right status; a 500 never shows its cause.
+//! The gateway's HTTP error: every failure, REST or handshake, is answered
+//! from here as `{"error": "...", "code": "...", "field"?}` with its status
+//! (and `Retry-After` or `Allow` where they apply); a 500 never shows its cause.
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use shared::{
     nats::RpcError,
     proto::common::v1::{ErrorCode, ErrorReply},
 };
 
-/// Why a REST request failed.
+use crate::wire::rest::{Invalid, response::ErrorBody};
+
+/// Why an HTTP request failed.
 #[derive(thiserror::Error)]
 pub enum ApiError {
     /// Bad input; names the field.
@@ -17,22 +20,41 @@ pub enum ApiError {
         /// What is wrong.
         message: String,
     },
+    /// A JSON body that could not be read: `invalid_json`, or `too_large` (413) over the limit.
+    #[error("{message}")]
+    Body {
+        /// Whether it was over the size limit.
+        too_large: bool,
+        /// What is wrong.
+        message: String,
+    },
     /// No or invalid token.
     #[error("authentication required")]
     Unauthorized,
-    /// An error reply from a backend service.
+    /// An error with a code of the contract: a backend's error reply, or
+    /// one the gateway gives itself (forbidden, not found, restarting).
     #[error("{message}")]
-    Remote {
+    Coded {
         /// Its code.
         code: ErrorCode,
         /// Its message.
         message: String,
-        /// The request field at fault, if the backend named one.
+        /// The request field at fault, if one was named.
         field: Option<String>,
     },
-    /// Too many requests from this user.
-    #[error("too many requests, slow down")]
+    /// A known path asked with a method it does not serve.
+    #[error("{method} is not allowed here; allowed: {allow}")]
+    MethodNotAllowed {
+        /// The method asked.
+        method: String,
+        /// The methods the path serves (`GET, POST`).
+        allow: String,
+    },
+    /// Too many requests (or connections) from this user.
+    #[error("{message}")]
     RateLimited {
+        /// What was refused.
+        message: &'static str,
         /// Seconds until a request will be accepted again.
         retry_after_secs: u64,
     },
@@ -62,15 +84,43 @@ impl ApiError {
         Self::Validation { field, message: message.into() }
     }
 
+    /// An error with a code of the contract and no field.
+    pub fn coded(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Coded { code, message: message.into(), field: None }
+    }
+
+    /// The per-user request rate was exceeded.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::RateLimited { message: "too many requests, slow down", retry_after_secs }
+    }
+
     fn code(&self) -> &'static str {
         match self {
             Self::Validation { .. } => "invalid_argument",
+            Self::Body { too_large: true, .. } => "too_large",
+            Self::Body { too_large: false, .. } => "invalid_json",
             Self::Unauthorized => "unauthorized",
-            Self::Remote { code, .. } => code.wire_name(),
+            Self::Coded { code, .. } => code.wire_name(),
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Unexpected(_) => "internal",
         }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::Validation { field, .. } => Some(field),
+            Self::Body { .. } => Some("body"),
+            Self::Coded { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        Self::Validation { field: e.field, message: e.message }
     }
 }
 
@@ -83,7 +133,7 @@ impl From<ErrorReply> for ApiError {
             format!("{}: {}", e.field, e.message)
         };
         let field = (!e.field.is_empty()).then_some(e.field);
-        Self::Remote { code, message, field }
+        Self::Coded { code, message, field }
     }
 }
 
@@ -99,10 +149,14 @@ impl From<RpcError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Validation { .. } => StatusCode::BAD_REQUEST,
+            Self::Validation { .. } | Self::Body { too_large: false, .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Body { too_large: true, .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Remote { code, .. } => StatusCode::from_u16(code.http_status())
+            Self::Coded { code, .. } => StatusCode::from_u16(code.http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,20 +171,23 @@ impl ResponseError for ApiError {
             }
             e => e.to_string(),
         };
-        let mut body = serde_json::json!({"error": message, "code": self.code()});
+        let body = ErrorBody {
+            error: message,
+            code: self.code().to_owned(),
+            field: self.field().map(str::to_owned),
+        };
+        let mut resp = HttpResponse::build(self.status_code());
         match self {
-            Self::Validation { field, .. } => body["field"] = serde_json::Value::from(*field),
-            Self::Remote { field: Some(field), .. } => {
-                body["field"] = serde_json::Value::from(field.as_str());
+            Self::Unavailable | Self::Coded { code: ErrorCode::Unavailable, .. } => {
+                resp.insert_header(("Retry-After", "1"));
+            }
+            Self::RateLimited { retry_after_secs, .. } => {
+                resp.insert_header(("Retry-After", retry_after_secs.to_string()));
+            }
+            Self::MethodNotAllowed { allow, .. } => {
+                resp.insert_header(("Allow", allow.as_str()));
             }
             _ => {}
-        }
-        let mut resp = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unavailable | Self::Remote { code: ErrorCode::Unavailable, .. }) {
-            resp.insert_header(("Retry-After", "1"));
-        }
-        if let Self::RateLimited { retry_after_secs } = self {
-            resp.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         resp.json(body)
     }

@@ -8,8 +8,10 @@
 pub mod auth;
 pub mod config;
 pub mod cursors;
+pub mod delivery;
 pub mod error;
 pub mod mux;
+pub mod observe;
 pub mod outq;
 pub mod presence;
 pub mod registry;
@@ -17,5 +19,6 @@ pub mod rest;
 pub mod startup;
 pub mod state;
 pub mod web;
+pub mod wire;
 pub mod ws;
 pub mod wsio;

@@ -9,7 +9,7 @@ use std::{
 
 use tokio::sync::Notify;
 
-use crate::registry::Outbound;
+use crate::wire::Outbound;
 
 /// Capacity a drained queue keeps; past it the buffer is given back.
 const KEEP: usize = 8;
@@ -85,7 +85,7 @@ impl Receiver {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::registry::Kind;
+    use crate::wire::Kind;
 
     fn frame(n: u64) -> Outbound {
         Outbound::new(format!("{{\"n\":{n}}}").into_bytes(), None, Kind::Event).at(n)

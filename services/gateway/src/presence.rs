@@ -25,7 +25,7 @@ use shared::{
 };
 use uuid::Uuid;
 
-use crate::{registry::ConnHandle, state::AppState, ws::frames};
+use crate::{registry::ConnHandle, state::AppState, wire::server};
 
 /// Attempts at the `opened` request (it is idempotent: same sequence number).
 const OPEN_ATTEMPTS: u32 = 3;
@@ -105,7 +105,7 @@ async fn write_snapshot(conn: &ConnHandle, reply: ConnReply) {
                 online: contact.online,
             })),
         };
-        let Some(out) = frames::render(&event) else { continue };
+        let Some(out) = server::render(&event) else { continue };
         // A full queue is drained by the connection as we wait; a closed one never is.
         while !conn.try_send(out.clone()) {
             if tokio::time::Instant::now() >= deadline {
@@ -117,8 +117,8 @@ async fn write_snapshot(conn: &ConnHandle, reply: ConnReply) {
     }
 }
 
-/// Called when a connection ends (`last`: it was the user's last one here).
-pub async fn connection_closed(state: &AppState, user: Uuid, _last: bool) {
+/// Called when a connection ends.
+pub async fn connection_closed(state: &AppState, user: Uuid) {
     let event = conn_event(state, user, ConnChange::Closed);
     shared::nats::publish(&state.nats, state.subjects.get(subjects::PRESENCE_CONN), &event).await;
 }

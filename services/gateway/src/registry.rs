@@ -10,52 +10,14 @@ use std::sync::{
     atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
 };
 
-use bytes::Bytes;
-use bytestring::ByteString;
 use dashmap::DashMap;
 use tokio::sync::{Mutex, Notify};
 use uuid::Uuid;
 
-/// What kind of outbound frame this is (typing is dropped first under pressure).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// A typing indicator: ephemeral, dropped first when a queue fills.
-    Typing,
-    /// A read receipt (its `message_id` is the message read).
-    Receipt,
-    /// Any other event.
-    Event,
-    /// A reply to this connection (never de-duplicated; its message id is remembered).
-    Reply,
-}
-
-/// One outbound frame, serialized once and shared by every connection it goes to.
-#[derive(Clone, Debug)]
-pub struct Outbound {
-    /// The JSON text.
-    pub frame: ByteString,
-    /// The message id (of a message or message ack).
-    pub message_id: Option<u128>,
-    /// Its kind.
-    pub kind: Kind,
-    /// Its position in the user's stream; 0 for an ephemeral event or a reply.
-    pub seq: u64,
-}
-
-impl Outbound {
-    /// Wraps a serialized JSON frame.
-    pub fn new(json: Vec<u8>, message_id: Option<u128>, kind: Kind) -> Self {
-        // serde_json always writes valid UTF-8.
-        let frame = ByteString::try_from(Bytes::from(json)).unwrap_or_default();
-        Self { frame, message_id, kind, seq: 0 }
-    }
-
-    /// Sets the stream position of a durable event.
-    pub fn at(mut self, seq: u64) -> Self {
-        self.seq = seq;
-        self
-    }
-}
+use crate::{
+    delivery::Delivery,
+    wire::{Kind, Outbound},
+};
 
 /// The registry's handle on one connection.
 #[derive(Clone)]
@@ -96,24 +58,6 @@ impl Lag {
     /// Clears the mark (the connection is about to fetch what it missed).
     pub fn clear(&self) {
         self.flag.store(false, Ordering::Release);
-    }
-}
-
-/// A user's delivery subscription.
-pub enum Delivery {
-    /// On the gateway's multiplexed delivery connection.
-    Mux(crate::mux::Subscription),
-    /// An async-nats subscription and the task that dispatches it.
-    Task(tokio::task::AbortHandle),
-}
-
-impl Delivery {
-    /// Ends the subscription.
-    pub fn cancel(&self) {
-        match self {
-            Self::Mux(sub) => sub.cancel(),
-            Self::Task(task) => task.abort(),
-        }
     }
 }
 
@@ -195,13 +139,11 @@ impl Registry {
         Some(Registration { handle, rx, lag, subscription })
     }
 
-    /// Removes a connection; returns true when it was the user's last one here.
-    pub fn unregister(&self, user: Uuid, id: u64) -> bool {
-        let mut last = false;
+    /// Removes a connection (and the user's subscription with their last one).
+    pub fn unregister(&self, user: Uuid, id: u64) {
         let removed = self.users.remove_if_mut(&user, |_, slot| {
             slot.conns.retain(|c| c.id != id);
-            last = slot.conns.is_empty();
-            last
+            slot.conns.is_empty()
         });
         if let Some((_, slot)) = removed
             && let Ok(guard) = slot.subscription.try_lock()
@@ -211,7 +153,6 @@ impl Registry {
         }
         self.connections.fetch_sub(1, Ordering::Relaxed);
         metrics::gauge!("gateway_connections").decrement(1.0);
-        last
     }
 
     /// Hands an event to every connection of `user`. A full queue drops

@@ -3,42 +3,23 @@
 //! close every WebSocket with 1012 so clients reconnect elsewhere).
 use std::{future::Future, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+use actix_web::{App, HttpServer, dev::Server, error::JsonPayloadError, web};
 use anyhow::Context;
+use shared::limits::REST_BODY_MAX_BYTES;
 use tokio::sync::watch;
+use tracing_actix_web::TracingLogger;
 
-use crate::{config::Settings, rest, state::AppState, ws};
+use crate::{config::Settings, error::ApiError, observe, rest, state::AppState, ws};
 
-/// Serves a request with its id (the client's `x-request-id` when sane, else
-/// a fresh one): echoed in the response, and copied by every NATS request
-/// made on its behalf, so backends log the same id.
-fn with_request_id<S>(
-    req: actix_web::dev::ServiceRequest,
-    srv: &S,
-) -> impl Future<Output = Result<actix_web::dev::ServiceResponse, actix_web::Error>> + use<S>
-where
-    S: actix_web::dev::Service<
-            actix_web::dev::ServiceRequest,
-            Response = actix_web::dev::ServiceResponse,
-            Error = actix_web::Error,
-        >,
-{
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let echo = actix_web::http::header::HeaderValue::from_str(&id).ok();
-    let call = srv.call(req);
-    shared::nats::REQUEST_ID.scope(id, async move {
-        let mut res = call.await?;
-        if let Some(v) = echo {
-            res.headers_mut()
-                .insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
-        }
-        Ok(res)
+/// JSON bodies up to [`REST_BODY_MAX_BYTES`]: a larger one is 413
+/// `too_large`, one that is not JSON 400 `invalid_json`.
+fn body_errors() -> web::JsonConfig {
+    web::JsonConfig::default().limit(REST_BODY_MAX_BYTES).error_handler(|err, _| {
+        let too_large = matches!(
+            err,
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. }
+        );
+        ApiError::Body { too_large, message: format!("invalid JSON body: {err}") }.into()
     })
 }
 
@@ -93,27 +74,15 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap_fn(crate::web::cors)
-                .wrap_fn(with_request_id)
+                .wrap_fn(observe::observe)
+                .wrap(TracingLogger::<observe::RootSpan>::new())
                 .app_data(data.clone())
-                .app_data(web::JsonConfig::default().limit(shared::limits::REST_BODY_MAX_BYTES).error_handler(|err, _| {
-                    let status = match &err {
-                        actix_web::error::JsonPayloadError::Overflow { .. }
-                        | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-                            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
-                        }
-                        _ => actix_web::http::StatusCode::BAD_REQUEST,
-                    };
-                    let code = if status.as_u16() == 413 { "too_large" } else { "invalid_json" };
-                    let body = serde_json::json!({"error": format!("invalid JSON body: {err}"), "code": code, "field": "body"});
-                    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(body)).into()
-                }))
+                .app_data(body_errors())
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
-                    let body = serde_json::json!({"error": format!("invalid query: {err}"), "code": "invalid_argument", "field": "query"});
-                    actix_web::error::InternalError::from_response(err, HttpResponse::BadRequest().json(body)).into()
+                    ApiError::invalid("query", format!("invalid query: {err}")).into()
                 }))
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
-                    let body = serde_json::json!({"error": format!("invalid path: {err}"), "code": "invalid_argument", "field": "path"});
-                    actix_web::error::InternalError::from_response(err, HttpResponse::BadRequest().json(body)).into()
+                    ApiError::invalid("path", format!("invalid path: {err}")).into()
                 }))
                 .configure({
                     let readiness = readiness.clone();
@@ -124,7 +93,7 @@ impl Application {
                         rest::dev::configure(cfg);
                     }
                 })
-                .default_service(web::to(rest::openapi::unrouted))
+                .default_service(web::to(rest::unrouted::unrouted))
         })
         .disable_signals()
         .tcp_nodelay(true)

@@ -17,7 +17,9 @@ use actix_web::{
     web,
 };
 
-use crate::state::AppState;
+use shared::proto::common::v1::ErrorCode;
+
+use crate::{error::ApiError, state::AppState};
 
 /// One embedded file: its path, content type and bytes.
 struct Asset {
@@ -89,18 +91,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
 }
 
-async fn asset(req: HttpRequest) -> HttpResponse {
+async fn asset(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let path = if req.path() == "/" { "/index.html" } else { req.path() };
     match ASSETS.iter().find(|a| a.path == path) {
-        Some(a) => HttpResponse::Ok()
+        Some(a) => Ok(HttpResponse::Ok()
             .content_type(a.content_type)
             .insert_header((header::CACHE_CONTROL, "no-cache"))
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
             .insert_header((header::REFERRER_POLICY, "no-referrer"))
-            .body(a.body),
-        None => HttpResponse::NotFound()
-            .json(serde_json::json!({"error": "no such route", "code": "not_found"})),
+            .body(a.body)),
+        None => Err(ApiError::coded(ErrorCode::NotFound, "no such route")),
     }
 }
 

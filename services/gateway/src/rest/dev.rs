@@ -5,10 +5,14 @@
 //! unknown path.
 use actix_web::{HttpResponse, web};
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde_json::Value;
+use shared::proto::common::v1::ErrorCode;
 
-use super::parse_id;
-use crate::{error::ApiError, state::AppState};
+use crate::{
+    error::ApiError,
+    state::AppState,
+    wire::rest::{request::dev_token_user, response::DevToken},
+};
 
 /// How long a development token lasts.
 pub const DEV_TOKEN_TTL_SECS: u64 = 24 * 3600;
@@ -23,17 +27,9 @@ async fn dev_token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(dev) = state.settings.dev_tokens.as_ref() else {
-        return Err(ApiError::Remote {
-            code: shared::proto::common::v1::ErrorCode::NotFound,
-            message: "no such route".into(),
-            field: None,
-        });
+        return Err(ApiError::coded(ErrorCode::NotFound, "no such route"));
     };
-    let user = match body.get("user_id") {
-        Some(Value::String(s)) => parse_id("user_id", s)?,
-        Some(_) => return Err(ApiError::invalid("user_id", "user_id must be a UUID string")),
-        None => return Err(ApiError::invalid("user_id", "user_id is required")),
-    };
+    let user = dev_token_user(&body)?;
     let token = shared::auth::mint(
         dev.secret.expose_secret(),
         user,
@@ -42,9 +38,5 @@ async fn dev_token(
         dev.audience.as_deref(),
     )
     .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e).context("failed to mint a token")))?;
-    Ok(HttpResponse::Ok().json(json!({
-        "user_id": user,
-        "token": token,
-        "expires_in": DEV_TOKEN_TTL_SECS,
-    })))
+    Ok(HttpResponse::Ok().json(DevToken { user_id: user, token, expires_in: DEV_TOKEN_TTL_SECS }))
 }

@@ -1,12 +1,14 @@
 //! The OpenAPI document, generated from the handlers' annotations
 //! ([`super::routes`]) at first use: served at `/api/openapi.json`, shown at
-//! `/api/docs` (Swagger UI, its assets built in), and read for the 405 answer
-//! of a known path asked with another method. The answers every route shares
-//! (400, 401, 413, 429, 503) are added here from what the route takes, so an
-//! annotation lists only its own (success, 403, 404).
+//! `/api/docs` (Swagger UI, its assets built in), and read for the 405
+//! answer of a known path asked with another method ([`super::unrouted`]).
+//! The answers every route shares (400, 401, 413, 429, 503) are added here
+//! from what the route takes, so an annotation lists only its own (success,
+//! 403, 404). `openapi_tests.rs` checks that every route the gateway
+//! registers is in the document and every documented one is registered.
 use std::sync::LazyLock;
 
-use actix_web::{HttpRequest, HttpResponse, dev::ResourceDef, get, web};
+use actix_web::{HttpResponse, dev::ResourceDef, get, web};
 use utoipa::{
     Modify, OpenApi,
     openapi::{
@@ -19,7 +21,7 @@ use utoipa::{
 };
 use utoipa_actix_web::AppExt;
 
-use super::schema::ErrorBody;
+use crate::wire::rest::response::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -140,6 +142,11 @@ static ALLOWED: LazyLock<Vec<(ResourceDef, String)>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The methods of the documented path `path` matches (`GET, POST`), if any.
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    ALLOWED.iter().find(|(def, _)| def.is_match(path)).map(|(_, allow)| allow.as_str())
+}
+
 /// This document.
 #[utoipa::path(
     tag = "meta",
@@ -163,22 +170,6 @@ pub fn configure_docs(cfg: &mut web::ServiceConfig) {
             HttpResponse::PermanentRedirect().insert_header(("Location", "/api/docs/")).finish()
         }),
     );
-}
-
-/// What no route answered: 405 with `Allow` for a documented path asked with
-/// another method, else 404.
-pub async fn unrouted(req: HttpRequest) -> HttpResponse {
-    let path = req.path();
-    match ALLOWED.iter().find(|(def, _)| def.is_match(path)) {
-        Some((_, allow)) => HttpResponse::MethodNotAllowed()
-            .insert_header(("Allow", allow.as_str()))
-            .json(serde_json::json!({
-                "error": format!("{} is not allowed here; allowed: {allow}", req.method()),
-                "code": "method_not_allowed",
-            })),
-        None => HttpResponse::NotFound()
-            .json(serde_json::json!({"error": "no such route", "code": "not_found"})),
-    }
 }
 
 #[cfg(test)]

@@ -12,15 +12,18 @@ use shared::{
 };
 use tokio::time::Instant;
 
-use super::{connection::Conn, frames};
+use super::{connection::Peer, writer::Writer};
+use crate::wire::{client::SyncFrom, server};
 
 /// Events asked for per page (replies are also cut to fit one NATS message).
 const PAGE: u32 = 500;
+/// The first wait before a failed catch-up is tried again.
+const RETRY_MIN: Duration = Duration::from_millis(500);
 /// The longest wait between attempts of a failed catch-up.
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// Where a page starts.
-pub(super) enum Start {
+enum Start {
     /// After the user's delivered cursor.
     Delivered,
     /// After a position.
@@ -29,104 +32,134 @@ pub(super) enum Start {
     Message(uuid::Uuid),
 }
 
-impl Conn {
-    async fn page(&self, from: &Start, until: u64) -> Option<StreamPage> {
-        let mut req = SyncRequest {
-            user_id: uuid_bytes(self.user),
-            limit: PAGE,
-            until_seq: until,
-            ..Default::default()
-        };
+impl From<SyncFrom> for Start {
+    fn from(from: SyncFrom) -> Self {
         match from {
-            Start::Delivered => req.from_delivered = true,
-            Start::Seq(seq) => req.after_seq = *seq,
-            Start::Message(id) => req.after = uuid_bytes(*id),
+            SyncFrom::Seq(seq) => Self::Seq(seq),
+            SyncFrom::Message(id) => Self::Message(id),
         }
-        let subject = self.state.subjects.get(subjects::CHAT_SYNC);
-        match shared::nats::request::<_, StreamReply>(&self.state.nats, subject, &req).await {
-            Ok(StreamReply { result: Some(stream_reply::Result::Page(page)) }) => Some(page),
-            other => {
-                tracing::debug!(reply = ?other.err(), "stream page unavailable");
-                None
-            }
+    }
+}
+
+/// A connection's fetches from its stream, and when a failed one is tried again.
+pub(super) struct CatchUp {
+    retry_at: Option<Instant>,
+    retry_delay: Duration,
+}
+
+impl Default for CatchUp {
+    fn default() -> Self {
+        Self { retry_at: None, retry_delay: RETRY_MIN }
+    }
+}
+
+/// A page of the user's stream after `from`, up to `until` (0: no bound);
+/// `None` when chat-persistence did not give one.
+async fn page(peer: &Peer, from: &Start, until: u64) -> Option<StreamPage> {
+    let mut req = SyncRequest {
+        user_id: uuid_bytes(peer.user),
+        limit: PAGE,
+        until_seq: until,
+        ..Default::default()
+    };
+    match from {
+        Start::Delivered => req.from_delivered = true,
+        Start::Seq(seq) => req.after_seq = *seq,
+        Start::Message(id) => req.after = uuid_bytes(*id),
+    }
+    let subject = peer.state.subjects.get(subjects::CHAT_SYNC);
+    match shared::nats::request::<_, StreamReply>(&peer.state.nats, subject, &req).await {
+        Ok(StreamReply { result: Some(stream_reply::Result::Page(page)) }) => Some(page),
+        other => {
+            tracing::debug!(reply = ?other.err(), "stream page unavailable");
+            None
         }
+    }
+}
+
+impl CatchUp {
+    /// When the failed catch-up is tried again, if one failed.
+    pub(super) fn retry_at(&self) -> Option<Instant> {
+        self.retry_at
     }
 
     /// Writes the stream forward from the cursor (from the delivered cursor
     /// when the connection has not started) until it is caught up. A failed
     /// page is retried later with back-off. Returns false when the socket is gone.
-    pub(super) async fn catch_up(&mut self) -> bool {
+    pub(super) async fn forward(&mut self, peer: &Peer, writer: &mut Writer) -> bool {
         // Boxed: the paged fetch is a large future, and inline it would
         // enlarge every idle connection's task by its size.
-        Box::pin(self.catch_up_inline()).await
+        Box::pin(self.forward_inline(peer, writer)).await
     }
 
-    async fn catch_up_inline(&mut self) -> bool {
+    async fn forward_inline(&mut self, peer: &Peer, writer: &mut Writer) -> bool {
         self.retry_at = None;
         loop {
-            if *self.state.draining.borrow() {
+            if *peer.state.draining.borrow() {
                 return true;
             }
-            let from = self.cursor.hi().map_or(Start::Delivered, Start::Seq);
-            let Some(page) = self.page(&from, 0).await else {
+            let from = writer.cursor().hi().map_or(Start::Delivered, Start::Seq);
+            let Some(page) = page(peer, &from, 0).await else {
                 self.retry_at = Some(Instant::now() + self.retry_delay);
                 self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
                 return true;
             };
-            self.retry_delay = Duration::from_millis(500);
-            self.cursor.start(page.after_seq);
+            self.retry_delay = RETRY_MIN;
+            let cursor = writer.cursor();
+            cursor.start(page.after_seq);
             let mut ready = Vec::with_capacity(page.events.len());
             for event in &page.events {
-                if let Some(out) = frames::stream_event(event).and_then(|o| self.cursor.fetched(o))
-                {
+                if let Some(out) = server::stream_event(event).and_then(|o| cursor.fetched(o)) {
                     ready.push(out);
                 }
             }
-            if !self.write_all(&ready).await {
+            if !writer.write_all(peer, &ready).await {
                 return false;
             }
             if !page.more || page.events.is_empty() {
                 break;
             }
         }
-        let ready = self.cursor.release();
-        self.write_all(&ready).await
+        let ready = writer.cursor().release();
+        writer.write_all(peer, &ready).await
     }
 
     /// A client's `sync`: everything after `from` the connection has not
     /// written. Below where the connection started it backfills up to there;
     /// then it catches up forward. Returns false when the socket is gone.
-    pub(super) async fn sync(&mut self, from: Start) -> bool {
-        Box::pin(self.sync_inline(from)).await
+    pub(super) async fn sync(&mut self, peer: &Peer, writer: &mut Writer, from: SyncFrom) -> bool {
+        Box::pin(self.sync_inline(peer, writer, from.into())).await
     }
 
-    async fn sync_inline(&mut self, from: Start) -> bool {
-        if self.cursor.hi().is_none() {
+    async fn sync_inline(&mut self, peer: &Peer, writer: &mut Writer, from: Start) -> bool {
+        if writer.cursor().hi().is_none() {
             // Not started yet (the drain failed): start here instead.
-            let Some(page) = self.page(&from, 0).await else {
-                let e = frames::error("unavailable", "sync failed; retry", None);
-                return self.write(&e).await;
+            let Some(page) = page(peer, &from, 0).await else {
+                return writer
+                    .write(&server::error("unavailable", "sync failed; retry", None))
+                    .await;
             };
-            self.cursor.start(page.after_seq);
-            return self.catch_up().await;
+            writer.cursor().start(page.after_seq);
+            return self.forward(peer, writer).await;
         }
-        let lo = self.cursor.lo();
+        let lo = writer.cursor().lo();
         let mut from = from;
         let mut start = None;
         // Positions start at 1: a connection that started at 0 has nothing below it.
         #[allow(clippy::while_immutable_condition)] // left by break and return
         while lo > 0 {
-            let Some(page) = self.page(&from, lo).await else {
-                let e = frames::error("unavailable", "sync failed; retry", None);
-                return self.write(&e).await;
+            let Some(page) = page(peer, &from, lo).await else {
+                return writer
+                    .write(&server::error("unavailable", "sync failed; retry", None))
+                    .await;
             };
             start.get_or_insert(page.after_seq);
             if page.after_seq >= lo {
                 break;
             }
-            let outs: Vec<_> = page.events.iter().filter_map(frames::stream_event).collect();
+            let outs: Vec<_> = page.events.iter().filter_map(server::stream_event).collect();
             for out in &outs {
-                if !self.write(out).await {
+                if !writer.write(out).await {
                     return false;
                 }
             }
@@ -136,8 +169,8 @@ impl Conn {
             }
         }
         if let Some(start) = start {
-            self.cursor.backfilled(start);
+            writer.cursor().backfilled(start);
         }
-        self.catch_up().await
+        self.forward(peer, writer).await
     }
 }

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::registry::{Kind, Outbound};
+use crate::wire::{Kind, Outbound};
 
 /// How long an event from further ahead waits for the ones before it
 /// before the connection fetches them from the stream.

@@ -5,21 +5,25 @@
 //! the client sent them, with any number of chat-persistence replicas.
 use std::{future::Future, pin::Pin, sync::Arc, time::Instant};
 
-use futures_util::stream::FuturesOrdered;
+use futures_util::{StreamExt, stream::FuturesOrdered};
 use shared::{
-    ids::uuid_from,
+    ids::{micros, new_id, uuid_bytes, uuid_from},
     proto::chat::v1::{SendBatch, SendBatchReply, SendReply, SendRequest, send_reply},
     subjects,
 };
 
-use crate::{registry::Outbound, state::AppState, ws::frames};
+use super::connection::Peer;
+use crate::{
+    state::AppState,
+    wire::{Outbound, client::PrivateMessage, server},
+};
 
 /// A send waiting for its batch.
-pub(super) struct Queued {
+struct Queued {
     /// The request.
-    pub req: SendRequest,
+    req: SendRequest,
     /// The client's idempotency key, echoed in the ack or error.
-    pub client_msg_id: Option<String>,
+    client_msg_id: Option<String>,
 }
 
 /// What came back for one send.
@@ -38,28 +42,50 @@ pub(super) struct Sends {
     queued: Vec<Queued>,
     in_flight_len: usize,
     /// The batch in flight (at most one).
-    pub in_flight: FuturesOrdered<Batch>,
+    in_flight: FuturesOrdered<Batch>,
 }
 
 impl Sends {
     /// Sends queued or in flight.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.queued.len() + self.in_flight_len
     }
 
-    /// Queues a send; it leaves at once when no batch is in flight.
-    pub fn push(&mut self, state: &Arc<AppState>, send: Queued) {
-        self.queued.push(send);
+    /// Whether a batch is in flight.
+    pub(super) fn waiting(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// The answers to the batch in flight (`None` when there is none).
+    pub(super) fn next(&mut self) -> impl Future<Output = Option<Vec<Answer>>> + '_ {
+        self.in_flight.next()
+    }
+
+    /// Queues a message with a new id (returned); it leaves at once when no batch is in flight.
+    pub(super) fn push(&mut self, peer: &Peer, m: PrivateMessage<'_>) -> u128 {
+        let id = new_id();
+        let req = SendRequest {
+            id: uuid_bytes(id),
+            sender_id: uuid_bytes(peer.user),
+            receiver_id: uuid_bytes(m.receiver_id),
+            content: m.content.into_owned(),
+            client_msg_id: m.client_msg_id.clone().unwrap_or_default(),
+            message_type: m.message_type as i32,
+            timestamp_micros: micros(chrono::Utc::now()),
+        };
+        metrics::counter!("gateway_messages_in_total").increment(1);
+        self.queued.push(Queued { req, client_msg_id: m.client_msg_id });
         if self.in_flight.is_empty() {
-            self.launch(state);
+            self.launch(&peer.state);
         }
+        id.as_u128()
     }
 
     /// The batch in flight was answered: the next one leaves.
-    pub fn answered(&mut self, state: &Arc<AppState>) {
+    pub(super) fn answered(&mut self, peer: &Peer) {
         self.in_flight_len = 0;
         if !self.queued.is_empty() {
-            self.launch(state);
+            self.launch(&peer.state);
         }
     }
 
@@ -86,12 +112,12 @@ fn answer(reply: Option<SendReply>, client_msg_id: Option<&str>) -> Answer {
     match reply {
         Some(SendReply { result: Some(send_reply::Result::Message(m)), duplicate }) => {
             let id = uuid_from(&m.id).map(|u| u.as_u128()).unwrap_or_default();
-            Answer::Ack { out: frames::message_ack(client_msg_id, &m, duplicate), seq: m.seq, id }
+            Answer::Ack { out: server::message_ack(client_msg_id, &m, duplicate), seq: m.seq, id }
         }
         Some(SendReply { result: Some(send_reply::Result::Error(e)), .. }) => {
-            Answer::Error(frames::error(e.error_code().wire_name(), &e.message, client_msg_id))
+            Answer::Error(server::error(e.error_code().wire_name(), &e.message, client_msg_id))
         }
-        _ => Answer::Error(frames::error(
+        _ => Answer::Error(server::error(
             "unavailable",
             "message not stored; resend with the same client_msg_id",
             client_msg_id,

@@ -4,19 +4,13 @@
 //! whose `user_status` the caller receives), and the caller themself.
 //! Anyone else gets 404, as an unknown id would: a stranger learns nothing,
 //! not even that the user exists.
-use actix_web::{HttpResponse, get, web};
 use shared::{
     ids::{rfc3339, uuid_bytes},
     proto::presence::v1::{ContactStatusReply, ContactStatusRequest},
     reply::Reply,
-    subjects,
 };
 
-use super::{
-    parse_id,
-    schema::{ErrorBody, PresenceDoc},
-};
-use crate::{auth::AuthUser, error::ApiError, state::AppState};
+use crate::rest::prelude::*;
 
 /// Whether a contact is online and when they were last seen (contacts
 /// only: chat partners, people the caller follows, and the caller).
@@ -39,9 +33,5 @@ pub async fn presence(
     let reply: ContactStatusReply = state.rpc(subjects::PRESENCE_CONTACT_STATUS, &req).await?;
     let status = reply.into_result()?;
     let last_seen = (status.last_seen_micros > 0).then(|| rfc3339(status.last_seen_micros));
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "user_id": target,
-        "online": status.online,
-        "last_seen": last_seen,
-    })))
+    Ok(HttpResponse::Ok().json(PresenceDoc { user_id: target, online: status.online, last_seen }))
 }

@@ -6,26 +6,14 @@
 //! first page, after `next_after_seq` for the next), skipping what is not a
 //! message received (read receipts, the caller's own sends). Reading them
 //! here does not mark them delivered: the next connection still gets them.
-use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
-use shared::{
-    ids::{uuid_bytes, uuid_from},
-    proto::chat::v1::{
-        ChatMessage, PendingCountReply, PendingCountRequest, StreamReply, SyncRequest,
-        pending_count_reply, stream_event, stream_reply,
-    },
-    subjects,
+use shared::proto::chat::v1::{
+    ChatMessage, PendingCountReply, PendingCountRequest, StreamReply, SyncRequest,
+    pending_count_reply, stream_event, stream_reply,
 };
-
 use utoipa::IntoParams;
 
-use super::{parse_limit, schema::PendingPage};
-use crate::{
-    auth::AuthUser,
-    error::{ApiError, remote},
-    state::AppState,
-    ws::frames::MessageJson,
-};
+use crate::rest::prelude::*;
 
 /// Stream pages read at most for one answer (a stream full of receipts and
 /// own messages is cut here; `next_after_seq` says where to go on).
@@ -78,13 +66,11 @@ pub async fn pending(
     };
     let count = pending_count(&state, user).await?;
     let found = read_pending(&state, user, limit, after_seq).await?;
-    let messages: Vec<MessageJson<'_>> =
-        found.messages.iter().map(MessageJson::from_proto).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "pending": count,
-        "messages": messages,
-        "next_after_seq": found.next,
-    })))
+    Ok(HttpResponse::Ok().json(PendingPage {
+        pending: count,
+        messages: found.messages.iter().map(MessageJson::from_proto).collect(),
+        next_after_seq: found.next,
+    }))
 }
 
 async fn pending_count(state: &AppState, user: AuthUser) -> Result<u64, ApiError> {

@@ -1,109 +1,20 @@
-//! The JSON frames of SPEC §2: client frames parsed without copying where
-//! possible, server frames rendered once per event.
-use std::borrow::Cow;
-
-use serde::{Deserialize, Serialize};
+//! Server frames (SPEC §2), each rendered once per event into an
+//! [`Outbound`] that every connection it goes to shares.
+use serde::Serialize;
 use shared::{
     ids::{rfc3339, uuid_from},
     proto::{
-        chat::v1::{ChatMessage, MessageType, ReadReceipt, StreamEvent, stream_event},
+        chat::v1::{ChatMessage, ReadReceipt, StreamEvent, stream_event},
         feed::v1::{FeedEvent, UpdateType},
         gateway::v1::{UserEvent, user_event},
     },
 };
-use uuid::Uuid;
 
-use crate::registry::{Kind, Outbound};
-
-/// A client frame as received: every field optional so that a missing one
-/// gets its own error code.
-#[derive(Debug, Deserialize)]
-pub struct RawFrame<'a> {
-    /// The frame type.
-    #[serde(rename = "type", borrow)]
-    pub kind: Option<Cow<'a, str>>,
-    /// `private_message`, `typing`: the recipient.
-    #[serde(borrow, default)]
-    pub receiver_id: Option<Cow<'a, str>>,
-    /// `private_message`: the text.
-    #[serde(borrow, default)]
-    pub content: Option<Cow<'a, str>>,
-    /// `read_receipt`: the message read.
-    #[serde(borrow, default)]
-    pub message_id: Option<Cow<'a, str>>,
-    /// `private_message`: the sender's idempotency key (string ≤ 64).
-    #[serde(default)]
-    pub client_msg_id: Option<serde_json::Value>,
-    /// `private_message`: text, image, video, audio or file.
-    #[serde(borrow, default)]
-    pub message_type: Option<Cow<'a, str>>,
-    /// `sync`: resume after this message id.
-    #[serde(borrow, default)]
-    pub after: Option<Cow<'a, str>>,
-    /// `sync`: resume after this position of the user's stream (instead of `after`).
-    #[serde(default)]
-    pub after_seq: Option<serde_json::Value>,
-}
-
-/// Renders the wire name of a message type.
-pub fn message_type_name(t: i32) -> &'static str {
-    match MessageType::try_from(t).unwrap_or(MessageType::Text) {
-        MessageType::Text => "text",
-        MessageType::Image => "image",
-        MessageType::Video => "video",
-        MessageType::Audio => "audio",
-        MessageType::File => "file",
-    }
-}
-
-/// Parses a message type name.
-pub fn parse_message_type(s: &str) -> Option<MessageType> {
-    Some(match s {
-        "text" => MessageType::Text,
-        "image" => MessageType::Image,
-        "video" => MessageType::Video,
-        "audio" => MessageType::Audio,
-        "file" => MessageType::File,
-        _ => return None,
-    })
-}
-
-/// The `message` object of `private_message` and `message_ack` frames.
-#[derive(Serialize)]
-pub struct MessageJson<'a> {
-    id: Uuid,
-    sender_id: Uuid,
-    receiver_id: Uuid,
-    content: &'a str,
-    timestamp: String,
-    read: bool,
-    message_type: &'static str,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    undecryptable: bool,
-    #[serde(skip_serializing_if = "is_zero")]
-    seq: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-impl<'a> MessageJson<'a> {
-    /// Converts a protobuf message.
-    pub fn from_proto(m: &'a ChatMessage) -> Self {
-        Self {
-            id: uuid_from(&m.id).unwrap_or_default(),
-            sender_id: uuid_from(&m.sender_id).unwrap_or_default(),
-            receiver_id: uuid_from(&m.receiver_id).unwrap_or_default(),
-            content: &m.content,
-            timestamp: rfc3339(m.timestamp_micros),
-            read: m.read,
-            message_type: message_type_name(m.message_type),
-            undecryptable: m.undecryptable,
-            seq: m.seq,
-        }
-    }
-}
+use super::{
+    client::FrameError,
+    message::MessageJson,
+    outbound::{Kind, Outbound},
+};
 
 fn json(value: &impl Serialize) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
@@ -139,6 +50,11 @@ pub fn error(code: &str, message: &str, client_msg_id: Option<&str>) -> Outbound
         v["client_msg_id"] = serde_json::Value::from(c);
     }
     Outbound::new(json(&v), None, Kind::Event)
+}
+
+/// `error` answering a refused client frame.
+pub fn frame_error(e: &FrameError) -> Outbound {
+    error(e.code.wire_name(), &e.message, e.client_msg_id.as_deref())
 }
 
 /// `pong`.
