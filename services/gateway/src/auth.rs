@@ -3,7 +3,12 @@
 //! parameter for browsers).
 use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::Method, web};
+use actix_web::{
+    FromRequest, HttpRequest,
+    dev::{Payload, RequestHead},
+    http::{Method, header::HeaderMap},
+    web,
+};
 use uuid::Uuid;
 
 use crate::{error::ApiError, state::AppState};
@@ -14,20 +19,26 @@ pub struct AuthUser(pub Uuid);
 
 /// Returns the bearer token of the `Authorization` header.
 pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    bearer_in(req.headers())
+}
+
+fn bearer_in(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
 }
 
 /// Returns the token of a WebSocket handshake: the header first, else `?token=`.
-pub fn ws_token(req: &HttpRequest) -> Option<String> {
-    if let Some(t) = bearer(req) {
+pub fn ws_token(head: &RequestHead) -> Option<String> {
+    if let Some(t) = bearer_in(&head.headers) {
         return Some(t.to_owned());
     }
-    web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-        .ok()
-        .and_then(|q| q.get("token").cloned())
-        .filter(|t| !t.is_empty())
+    web::Query::<std::collections::HashMap<String, String>>::from_query(
+        head.uri.query().unwrap_or_default(),
+    )
+    .ok()
+    .and_then(|q| q.get("token").cloned())
+    .filter(|t| !t.is_empty())
 }
 
 impl FromRequest for AuthUser {

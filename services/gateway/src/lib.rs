@@ -1,5 +1,5 @@
 //! gateway: the only service clients reach. It holds the WebSocket
-//! connections (actix-ws) and serves the REST API (actix-web); it checks
+//! connections (its own lean transport, `wsio`) and serves the REST API (actix-web); it checks
 //! JWTs, origins, sizes and rates, and talks to chat-persistence, feed and
 //! presence over NATS only (no SQL, no Redis). Events for a user arrive on
 //! that user's delivery subject, subscribed only while the user has a
@@ -16,6 +16,7 @@ pub mod outq;
 pub mod presence;
 pub mod registry;
 pub mod rest;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod web;

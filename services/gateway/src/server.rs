@@ -8,7 +8,9 @@ use std::{fmt, net::TcpListener, sync::Arc, time::Duration};
 use actix_codec::Framed;
 use actix_http::{HttpService, Request, Response, body::MessageBody, h1};
 use actix_server::{Server, ServerBuilder};
-use actix_service::{IntoServiceFactory, ServiceFactory, ServiceFactoryExt as _, fn_service, map_config};
+use actix_service::{
+    IntoServiceFactory, ServiceFactory, ServiceFactoryExt as _, fn_service, map_config,
+};
 use actix_web::dev::AppConfig;
 use tokio::net::TcpStream;
 
@@ -20,8 +22,11 @@ pub const BACKLOG: u32 = 4096;
 
 /// Binds `addr` with a [`BACKLOG`]-deep accept queue.
 pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
-    let socket =
-        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)?.into_std()

@@ -3,7 +3,7 @@
 //! close every WebSocket with 1012 so clients reconnect elsewhere).
 use std::{future::Future, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpServer, dev::Server, error::JsonPayloadError, web};
+use actix_web::{App, dev::Server, error::JsonPayloadError, web};
 use anyhow::Context;
 use shared::limits::REST_BODY_MAX_BYTES;
 use tokio::sync::watch;
@@ -68,10 +68,10 @@ impl Application {
         };
         let data = web::Data::from(state.clone());
         let dev_mode = state.settings.dev_tokens.is_some();
-        let listener = std::net::TcpListener::bind(addr)
+        let listener = crate::server::bind(addr)
             .with_context(|| format!("failed to bind HTTP_ADDR {addr}"))?;
         let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
+        let server = crate::server::serve(listener, grace, state.clone(), move || {
             App::new()
                 .wrap_fn(crate::web::cors)
                 .wrap_fn(observe::observe)
@@ -94,12 +94,7 @@ impl Application {
                     }
                 })
                 .default_service(web::to(rest::unrouted::unrouted))
-        })
-        .disable_signals()
-        .tcp_nodelay(true)
-        .shutdown_timeout(grace.as_secs().max(1))
-        .listen(listener)?
-        .run();
+        })?;
         tracing::info!(port, gateway_id = %state.settings.gateway_id, "gateway listening");
         Ok(Self { port, server, state, draining: draining_tx, connected })
     }

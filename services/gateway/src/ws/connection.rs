@@ -90,7 +90,7 @@ pub(super) async fn run(
     };
     tracing::debug!(%user, close = ?close, "connection closed");
     state.registry.unregister(user, handle.id);
-    let _ = tokio::time::timeout(DRAIN_WRITES, conn.writer.close(close)).await;
+    conn.writer.close(frames, close, DRAIN_WRITES).await;
     Box::pin(presence::connection_closed(&state, user)).await;
 }
 
@@ -117,11 +117,20 @@ impl Conn {
                 Some(_) => far,
             };
             let retry = retry.unwrap_or(far);
+            // Everything written since the last turn goes out in one write.
+            if !self.writer.flush_now() {
+                return None;
+            }
             tokio::select! {
                 biased;
                 _ = draining.wait_for(|d| *d) => {
                     Box::pin(self.finish(&mut reads, rx)).await;
                     return Some(Close { code: Close::RESTART, reason: "gateway restarting, reconnect" });
+                }
+                written = self.writer.writable(), if self.writer.backlog() > 0 => {
+                    if written.is_err() || !self.writer.flush_now() {
+                        return None;
+                    }
                 }
                 Some(answers) = self.sends.next(), if self.sends.waiting() => {
                     self.sends.answered(&self.peer);
@@ -179,7 +188,8 @@ impl Conn {
                             self.reply(&server::error("invalid_json", why, None)).await
                         }
                         Incoming::Ping(data) => {
-                            if self.writer.pong(&data).await { Flow::Continue } else { Flow::Stop(None) }
+                            self.writer.pong(&data);
+                            Flow::Continue
                         }
                         Incoming::Pong => Flow::Continue,
                         Incoming::Closed => Flow::Stop(None),
@@ -193,9 +203,7 @@ impl Conn {
                     if last_heard.elapsed() > idle {
                         return Some(Close { code: Close::NORMAL, reason: "idle timeout" });
                     }
-                    if !self.writer.ping().await {
-                        return None;
-                    }
+                    self.writer.ping();
                 }
             }
         }

@@ -1,16 +1,15 @@
-//! The WebSocket transport: the only file that knows actix-ws. [`upgrade`]
-//! answers the handshake and splits the socket into the [`Frames`] the
-//! client sends and the [`Sink`] the connection writes to; the rest of `ws`
-//! sees only these, [`Incoming`] and [`Close`].
-use std::future::Future;
+//! The WebSocket transport as the connection sees it, over [`crate::wsio`]
+//! (the raw socket taken over from actix-http at the upgrade): the
+//! [`Frames`] the client sends and the [`Sink`] the connection writes to;
+//! the rest of `ws` sees only these, [`Incoming`] and [`Close`]. Writes are
+//! queued and go out in one `write` per turn of the connection's loop
+//! ([`Sink::flush_now`]), or when the socket can take them.
+use std::{io, time::Duration};
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{
-    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
-};
 use bytes::Bytes;
 use bytestring::ByteString;
-use futures_util::{FutureExt, StreamExt};
+
+use crate::wsio::{self, RecvError, frame::ProtocolError};
 
 /// A close frame to send: its code and a reason for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,76 +52,81 @@ pub enum Incoming {
 }
 
 /// The frames the client sends.
-pub struct Frames(AggregatedMessageStream);
+pub struct Frames(wsio::Frames);
 
 /// Where the connection writes.
-pub struct Sink(Session);
+pub struct Sink(wsio::Sink);
 
-/// Upgrades a handshake request. A frame larger than `max_frame_bytes` cannot
-/// be read: the connection fails with 1009.
-pub fn upgrade(
-    req: &HttpRequest,
-    body: web::Payload,
-    max_frame_bytes: usize,
-) -> Result<(HttpResponse, Sink, Frames), actix_web::Error> {
-    let (response, session, stream) = actix_ws::handle(req, body)?;
-    let stream = stream
-        .max_frame_size(max_frame_bytes)
-        .aggregate_continuations()
-        .max_continuation_size(max_frame_bytes);
-    Ok((response, Sink(session), Frames(stream)))
+/// Wraps the halves of an upgraded socket.
+pub fn wrap((frames, sink): (wsio::Frames, wsio::Sink)) -> (Sink, Frames) {
+    (Sink(sink), Frames(frames))
 }
 
 impl Frames {
-    /// The next thing the client sent.
-    pub fn next(&mut self) -> impl Future<Output = Incoming> + '_ {
-        self.0.next().map(|frame| match frame {
-            None | Some(Ok(AggregatedMessage::Close(_))) => Incoming::Closed,
-            Some(Ok(AggregatedMessage::Text(text))) => Incoming::Text(text),
-            Some(Ok(AggregatedMessage::Binary(_))) => Incoming::Binary,
-            Some(Ok(AggregatedMessage::Ping(data))) => Incoming::Ping(data),
-            Some(Ok(AggregatedMessage::Pong(_))) => Incoming::Pong,
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "websocket protocol error");
-                Incoming::Failed(protocol_close(&e))
+    /// The next thing the client sent (cancel-safe).
+    pub async fn next(&mut self) -> Incoming {
+        match self.0.recv().await {
+            Ok(wsio::Incoming::Text(text)) => Incoming::Text(text),
+            Ok(wsio::Incoming::Binary) => Incoming::Binary,
+            Ok(wsio::Incoming::Ping(data)) => Incoming::Ping(data),
+            Ok(wsio::Incoming::Pong) => Incoming::Pong,
+            Ok(wsio::Incoming::Close(_)) | Err(RecvError::Eof | RecvError::Io(_)) => {
+                Incoming::Closed
             }
-        })
+            Err(RecvError::Protocol(e)) => {
+                tracing::debug!(error = %e, "websocket protocol error");
+                Incoming::Failed(protocol_close(e))
+            }
+        }
     }
 }
 
 impl Sink {
-    /// Writes a text frame; false when the socket is gone.
-    pub async fn text(&mut self, frame: ByteString) -> bool {
-        self.0.text(frame).await.is_ok()
+    /// Queues a text frame (waiting only while a large backlog is unread);
+    /// false when the socket is gone.
+    pub async fn text(&mut self, frame: &[u8]) -> bool {
+        self.0.send_text(frame).await.is_ok()
     }
 
-    /// Sends a ping; false when the socket is gone.
-    pub async fn ping(&mut self) -> bool {
-        self.0.ping(b"").await.is_ok()
+    /// Queues a ping.
+    pub fn ping(&mut self) {
+        self.0.ping();
     }
 
-    /// Answers a ping; false when the socket is gone.
-    pub async fn pong(&mut self, data: &[u8]) -> bool {
-        self.0.pong(data).await.is_ok()
+    /// Queues the answer to a ping.
+    pub fn pong(&mut self, data: &[u8]) {
+        self.0.pong(data);
     }
 
-    /// Sends the close frame (none: just closes) and ends the socket.
-    pub async fn close(self, close: Option<Close>) {
-        let reason = close.map(|c| CloseReason {
-            code: CloseCode::from(c.code),
-            description: Some(c.reason.to_owned()),
-        });
-        let _ = self.0.close(reason).await;
+    /// Writes what is queued as far as the socket takes it now; false when
+    /// the socket is gone.
+    pub fn flush_now(&mut self) -> bool {
+        self.0.try_flush().is_ok()
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn backlog(&self) -> usize {
+        self.0.backlog()
+    }
+
+    /// Resolves when the socket can take more of the backlog.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.0.writable().await
+    }
+
+    /// Sends the close frame (none: an empty one), writes what is queued
+    /// within `within`, and ends the socket.
+    pub async fn close(self, frames: Frames, close: Option<Close>, within: Duration) {
+        let (code, reason) = close.map_or((None, ""), |c| (Some(c.code), c.reason));
+        self.0.close(frames.0, code, reason, within).await;
     }
 }
 
-fn protocol_close(e: &ProtocolError) -> Close {
-    let (code, reason) = match e {
-        ProtocolError::Overflow => (CloseCode::Size, "frame too large"),
-        ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
-            (CloseCode::Invalid, "text frame is not valid UTF-8")
-        }
-        _ => (CloseCode::Protocol, "protocol error"),
+fn protocol_close(e: ProtocolError) -> Close {
+    let reason = match e {
+        ProtocolError::Overflow => "frame too large",
+        ProtocolError::Utf8 => "text frame is not valid UTF-8",
+        _ => "protocol error",
     };
-    Close { code: code.into(), reason }
+    Close { code: e.close_code(), reason }
 }

@@ -6,7 +6,7 @@ use super::{
     connection::Peer,
     cursor::Cursor,
     sends::Answer,
-    socket::{Close, Sink},
+    socket::{Close, Frames, Sink},
 };
 use crate::wire::Outbound;
 
@@ -32,7 +32,7 @@ impl Writer {
     /// Writes one frame; false when the socket is gone.
     pub(super) async fn write(&mut self, out: &Outbound) -> bool {
         metrics::counter!("gateway_frames_out_total").increment(1);
-        self.sink.text(out.frame.clone()).await
+        self.sink.text(out.frame.as_bytes()).await
     }
 
     /// Writes frames in order and reports how far the stream was written;
@@ -85,18 +85,39 @@ impl Writer {
         true
     }
 
-    /// Sends a protocol ping; false when the socket is gone.
-    pub(super) async fn ping(&mut self) -> bool {
-        self.sink.ping().await
+    /// Queues a protocol ping.
+    pub(super) fn ping(&mut self) {
+        self.sink.ping();
     }
 
-    /// Answers a protocol ping; false when the socket is gone.
-    pub(super) async fn pong(&mut self, data: &[u8]) -> bool {
-        self.sink.pong(data).await
+    /// Queues the answer to a protocol ping.
+    pub(super) fn pong(&mut self, data: &[u8]) {
+        self.sink.pong(data);
     }
 
-    /// Closes the socket.
-    pub(super) async fn close(self, close: Option<Close>) {
-        self.sink.close(close).await;
+    /// Writes what is queued as far as the socket takes it now; false when
+    /// the socket is gone.
+    pub(super) fn flush_now(&mut self) -> bool {
+        self.sink.flush_now()
+    }
+
+    /// Bytes queued and not yet written.
+    pub(super) fn backlog(&self) -> usize {
+        self.sink.backlog()
+    }
+
+    /// Resolves when the socket can take more of the backlog.
+    pub(super) async fn writable(&self) -> std::io::Result<()> {
+        self.sink.writable().await
+    }
+
+    /// Closes the socket, writing what is queued within `within`.
+    pub(super) async fn close(
+        self,
+        frames: Frames,
+        close: Option<Close>,
+        within: std::time::Duration,
+    ) {
+        self.sink.close(frames, close, within).await;
     }
 }
