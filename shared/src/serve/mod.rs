@@ -184,5 +184,13 @@ pub async fn serve<C: Send + Sync + 'static>(
             metrics: Arc::new(Metrics::of(route.subject)),
         }));
     }
+    // The subscriptions are buffered in the client: once the server has
+    // them (its answer to a ping), a request sent by anyone finds them, so
+    // the service may report ready. Not waited for while NATS is down (the
+    // service starts and reports not-ready; the client subscribes on connect).
+    let confirmed = tokio::time::timeout(std::time::Duration::from_secs(2), nats.flush()).await;
+    if !matches!(confirmed, Ok(Ok(()))) {
+        tracing::warn!("could not confirm the subscriptions with the nats server");
+    }
     Ok(loops)
 }

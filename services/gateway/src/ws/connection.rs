@@ -90,7 +90,7 @@ pub(super) async fn run(
     };
     tracing::debug!(%user, close = ?close, "connection closed");
     state.registry.unregister(user, handle.id);
-    conn.writer.close(frames, close, DRAIN_WRITES).await;
+    Box::pin(conn.writer.close(frames, close, DRAIN_WRITES)).await;
     Box::pin(presence::connection_closed(&state, user)).await;
 }
 
@@ -288,9 +288,11 @@ mod tests {
     fn an_idle_connection_task_stays_small() {
         // The task of every open connection holds this future: its large
         // steps (catch-up, sync, drain, presence) are boxed so that it stays
-        // this small while the connection idles (2176 bytes; 2576 before the
-        // connection was split into its parts).
+        // this small while the connection idles: 2272 bytes (2576 before the
+        // connection was split into its parts, 2176 after; the raw-socket
+        // halves held inline since cost 96 bytes, and drop actix-http's
+        // 16 KiB of dispatcher buffers).
         let size = future_size(super::run);
-        assert!(size <= 2176, "the connection future grew to {size} bytes");
+        assert!(size <= 2272, "the connection future grew to {size} bytes");
     }
 }

@@ -65,7 +65,7 @@ pub struct Frames {
     io: OwnedReadHalf,
     rbuf: BytesMut,
     /// A fragmented message being put together: its opcode and bytes so far.
-    partial: Option<(Opcode, BytesMut)>,
+    partial: Option<Box<(Opcode, BytesMut)>>,
     max_len: usize,
 }
 
@@ -89,7 +89,7 @@ impl Frames {
 
     /// Buffer capacity held (read buffer and a partial message).
     pub fn held(&self) -> usize {
-        self.rbuf.capacity() + self.partial.as_ref().map_or(0, |(_, m)| m.capacity())
+        self.rbuf.capacity() + self.partial.as_ref().map_or(0, |p| p.1.capacity())
     }
 
     /// Reads once the socket is readable (no buffer is held while waiting).
@@ -134,19 +134,20 @@ impl Frames {
                     if header.fin {
                         return complete(header.opcode, payload).map(Some);
                     }
-                    self.partial = Some((header.opcode, payload));
+                    self.partial = Some(Box::new((header.opcode, payload)));
                 }
                 Opcode::Continuation => {
-                    let (opcode, mut message) =
-                        self.partial.take().ok_or(ProtocolError::Continuation)?;
+                    let mut partial = self.partial.take().ok_or(ProtocolError::Continuation)?;
+                    let message = &mut partial.1;
                     if message.len() + payload.len() > self.max_len {
                         return Err(ProtocolError::Overflow);
                     }
                     message.extend_from_slice(&payload);
                     if header.fin {
+                        let (opcode, message) = *partial;
                         return complete(opcode, message).map(Some);
                     }
-                    self.partial = Some((opcode, message));
+                    self.partial = Some(partial);
                 }
                 Opcode::Ping => return Ok(Some(Incoming::Ping(payload.freeze()))),
                 Opcode::Pong => return Ok(Some(Incoming::Pong)),
