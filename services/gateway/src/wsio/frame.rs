@@ -169,7 +169,7 @@ pub fn parse_close(payload: &[u8]) -> Result<u16, ProtocolError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A masked client frame, as a browser would send it.
