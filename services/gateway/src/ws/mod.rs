@@ -106,6 +106,8 @@ pub async fn upgrade(state: Arc<AppState>, req: Request, framed: Framed<TcpStrea
         Ok(a) => a,
         Err(refusal) => return wsio::handshake::refuse(io, refusal.error_response()).await,
     };
+    // actix-http set it on accept; the connection depends on it (small frames, no Nagle delay).
+    let _ = io.set_nodelay(true);
     let key = head.headers.get("sec-websocket-key").map(|k| k.as_bytes()).unwrap_or_default();
     let answer = wsio::handshake::switching(key);
     let written = tokio::time::timeout(std::time::Duration::from_secs(5), io.write_all(&answer));
