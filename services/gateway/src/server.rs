@@ -66,7 +66,9 @@ where
             let upgrade = fn_service(move |(req, framed): Upgraded| {
                 let state = state.clone();
                 async move {
+                    metrics::gauge!("gateway_upgrades_in_progress").increment(1.0);
                     crate::ws::upgrade(state, req, framed).await;
+                    metrics::gauge!("gateway_upgrades_in_progress").decrement(1.0);
                     Ok::<_, std::convert::Infallible>(())
                 }
             });
