@@ -7,7 +7,10 @@
 //! line (target `access`) and counts the request by route pattern (never
 //! the raw path: its ids would make the labels unbounded), method and
 //! status class.
-use std::{future::Future, time::Instant};
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use actix_web::{
     Error, HttpMessage,
@@ -91,7 +94,7 @@ where
     let id = request_id(&req);
     let echo = HeaderValue::from_str(&id).ok();
     let route = req.match_pattern();
-    let method = method_label(req.method());
+    let method = req.method().clone();
     let started = Instant::now();
     let call = srv.call(req);
     shared::nats::REQUEST_ID.scope(id.clone(), async move {
@@ -102,36 +105,43 @@ where
         };
         let elapsed = started.elapsed();
         let route = route.unwrap_or_else(|| UNMATCHED.to_owned());
-        let class = match status.as_u16() / 100 {
-            1 => "1xx",
-            2 => "2xx",
-            3 => "3xx",
-            4 => "4xx",
-            _ => "5xx",
-        };
-        tracing::info!(
-            target: "access",
-            request_id = %id,
-            http.method = method,
-            http.route = %route,
-            http.status_code = status.as_u16(),
-            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-            "request served",
-        );
-        let labels = [
-            Label::from_static_parts("method", method),
-            Label::new("route", route),
-            Label::from_static_parts("status", class),
-        ];
-        metrics::counter!("gateway_http_requests_total", labels.iter()).increment(1);
-        metrics::histogram!("gateway_http_request_duration_seconds", labels.iter())
-            .record(elapsed.as_secs_f64());
+        served(&id, &method, &route, status.as_u16(), elapsed);
         let mut res = outcome?;
         if let Some(v) = echo {
             res.headers_mut().insert(REQUEST_ID_HEADER, v);
         }
         Ok(res)
     })
+}
+
+/// The access log line and the request metrics of one request (also of a
+/// WebSocket handshake, which actix-http hands over before the app).
+pub fn served(request_id: &str, method: &Method, route: &str, status: u16, elapsed: Duration) {
+    let method = method_label(method);
+    let class = match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    };
+    tracing::info!(
+        target: "access",
+        request_id,
+        http.method = method,
+        http.route = route,
+        http.status_code = status,
+        elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+        "request served",
+    );
+    let labels = [
+        Label::from_static_parts("method", method),
+        Label::new("route", route.to_owned()),
+        Label::from_static_parts("status", class),
+    ];
+    metrics::counter!("gateway_http_requests_total", labels.iter()).increment(1);
+    metrics::histogram!("gateway_http_request_duration_seconds", labels.iter())
+        .record(elapsed.as_secs_f64());
 }
 
 /// The method as a metric label: the standard ones, else `other` (a label

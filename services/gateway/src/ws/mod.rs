@@ -145,26 +145,8 @@ fn check(state: &AppState, head: &RequestHead) -> Result<Admitted, ApiError> {
 }
 
 /// The access log line and the request metrics of a handshake (it bypasses
-/// the app's middleware).
+/// the app's middleware; a WebSocket frame carries no request id).
 fn record(head: &RequestHead, status: u16, started: Instant) {
     let route = if head.uri.path().starts_with(PATH) { "/ws/chat/{user_id}" } else { "unmatched" };
-    let millis = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(
-        target: "access",
-        elapsed_ms = millis,
-        http.method = %head.method,
-        http.route = route,
-        http.status_code = status,
-        "websocket handshake",
-    );
-    let class = match status {
-        100..=199 => "1xx",
-        200..=399 => "2xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    let labels = [("route", route), ("method", "GET"), ("status", class)];
-    metrics::counter!("gateway_http_requests_total", &labels).increment(1);
-    metrics::histogram!("gateway_http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    crate::observe::served("", &head.method, route, status, started.elapsed());
 }
